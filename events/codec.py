@@ -1,0 +1,67 @@
+"""Turning domain events into stored JSON and back, upcasting old schema versions on read.
+
+An event's stored `type` is its class name and its `schema_version` the version registered
+here. When a type changes shape, bump its version in `CURRENT_VERSIONS` and register an
+upcaster from the old version: stored events are never rewritten, they are upgraded as they
+are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cattrs.preconf.json import make_converter
+
+from events.domain import EVENT_TYPES, DomainEvent
+from events.errors import UnknownEventType
+from events.records import JSON, NewEvent, StoredEvent
+
+Upcaster = Callable[[JSON], JSON]
+
+_converter = make_converter()
+_TYPES: dict[str, type[DomainEvent]] = {cls.__name__: cls for cls in EVENT_TYPES}
+CURRENT_VERSIONS: dict[str, int] = dict.fromkeys(_TYPES, 1)
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def register_upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Decorate a function that turns version `from_version` data into `from_version + 1`."""
+
+    def register(function: Upcaster) -> Upcaster:
+        _UPCASTERS[(type_name, from_version)] = function
+        return function
+
+    return register
+
+
+def upcast(type_name: str, schema_version: int, data: JSON) -> JSON:
+    """Bring stored data up to the current version of its type, one step at a time."""
+    current = CURRENT_VERSIONS.get(type_name)
+    if current is None:
+        raise UnknownEventType(f"unknown event type {type_name!r}")
+    if schema_version > current:
+        raise UnknownEventType(
+            f"{type_name} v{schema_version} is newer than this code (v{current}): upgrade popcycle"
+        )
+    version = schema_version
+    while version < current:
+        step = _UPCASTERS.get((type_name, version))
+        if step is None:
+            raise UnknownEventType(f"no upcaster for {type_name} from v{version} to v{version + 1}")
+        data = step(data)
+        version += 1
+    return data
+
+
+def encode(event: DomainEvent) -> NewEvent:
+    """A domain event as the store keeps it."""
+    name = type(event).__name__
+    data: dict[str, Any] = _converter.unstructure(event)
+    return NewEvent(type=name, data=data, schema_version=CURRENT_VERSIONS[name])
+
+
+def decode(stored: StoredEvent) -> DomainEvent:
+    """A stored event as the current domain type, upcast if it was written by older code."""
+    data = upcast(stored.type, stored.schema_version, stored.data)
+    return _converter.structure(data, _TYPES[stored.type])
