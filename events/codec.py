@@ -61,7 +61,11 @@ def encode(event: DomainEvent) -> NewEvent:
     return NewEvent(type=name, data=data, schema_version=CURRENT_VERSIONS[name])
 
 
-def decode(stored: StoredEvent) -> DomainEvent:
-    """A stored event as the current domain type, upcast if it was written by older code."""
-    data = upcast(stored.type, stored.schema_version, stored.data)
+def decode(stored: StoredEvent, data: JSON | None = None) -> DomainEvent:
+    """A stored event as the current domain type, upcast if it was written by older code.
+
+    `data` is the already upcast (and unsealed) data, when the caller has it.
+    """
+    if data is None:
+        data = upcast(stored.type, stored.schema_version, stored.data)
     return _converter.structure(data, _TYPES[stored.type])

@@ -1,0 +1,83 @@
+"""The key ring in its own table, beside (never inside) the log.
+
+A destroyed key leaves its row with `key = NULL` and `destroyed_at` set, so the erasure itself
+stays on record and a forgotten subject never silently gets a fresh key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Engine, LargeBinary, String, Table, select, update
+from sqlalchemy.exc import IntegrityError
+
+from events.database import read_transaction, write_transaction
+from events.schema import event_metadata
+from events.sealing import new_key
+
+subject_keys_table = Table(
+    "subject_keys",
+    event_metadata,
+    Column("subject_id", String(64), primary_key=True),
+    Column("key", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("destroyed_at", DateTime(timezone=True), nullable=True),
+)
+
+
+class SqlKeyRing:
+    """Keys per subject in `subject_keys`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def key_for(self, subject_id: str, *, create: bool) -> bytes | None:
+        table = subject_keys_table
+        query = select(table.c.key, table.c.destroyed_at).where(table.c.subject_id == subject_id)
+        with read_transaction(self._engine) as connection:
+            row = connection.execute(query).first()
+        if row is not None:
+            return row.key  # type: ignore[no-any-return]
+        if not create:
+            return None
+        key = new_key()
+        try:
+            with write_transaction(self._engine) as connection:
+                connection.execute(
+                    table.insert().values(
+                        subject_id=subject_id, key=key, created_at=datetime.now(UTC)
+                    )
+                )
+        except IntegrityError:  # another process created it first: use theirs
+            return self.key_for(subject_id, create=False)
+        return key
+
+    def keys_for(self, subject_ids: set[str]) -> dict[str, bytes]:
+        table = subject_keys_table
+        query = select(table.c.subject_id, table.c.key).where(
+            table.c.subject_id.in_(sorted(subject_ids)), table.c.key.is_not(None)
+        )
+        with read_transaction(self._engine) as connection:
+            return {row.subject_id: row.key for row in connection.execute(query)}
+
+    def destroy(self, subject_id: str) -> bool:
+        table = subject_keys_table
+        now = datetime.now(UTC)
+        with write_transaction(self._engine) as connection:
+            done = connection.execute(
+                update(table)
+                .where(table.c.subject_id == subject_id, table.c.key.is_not(None))
+                .values(key=None, destroyed_at=now)
+            )
+            if done.rowcount:
+                return True
+            exists = connection.execute(
+                select(table.c.subject_id).where(table.c.subject_id == subject_id)
+            ).first()
+            if exists is None:  # never had data sealed: still record that it must never get a key
+                connection.execute(
+                    table.insert().values(
+                        subject_id=subject_id, key=None, created_at=now, destroyed_at=now
+                    )
+                )
+            return False

@@ -1,0 +1,41 @@
+"""The one place where popcycle's parts are wired together from its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from events.database import make_engine
+from events.sqlkeyring import SqlKeyRing
+from events.sqlstore import SqlEventStore
+from events.store import EventStore
+from handlers.clock import Clock, frozen_clock, system_clock
+from handlers.commands import CommandHandler
+from handlers.repository import Repository
+from handlers.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Popcycle:
+    """The wired application: settings, clock, store and the command side."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    store: EventStore
+    repository: Repository
+    commands: CommandHandler
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings, clock: Clock | None = None) -> Popcycle:
+    """Build everything from settings; nothing opens a database before this is called."""
+    if clock is None:
+        clock = frozen_clock(settings.frozen_now) if settings.frozen_now else system_clock
+    engine = make_engine(settings.database_url)
+    store = SqlEventStore(engine, clock)
+    repository = Repository(store, SqlKeyRing(engine))
+    return Popcycle(settings, clock, engine, store, repository, CommandHandler(repository, clock))

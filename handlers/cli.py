@@ -1,0 +1,101 @@
+"""`pop`: the command line of popcycle.
+
+Every failure ends in one readable line on stderr and a non-zero exit code: 1 for a refused
+command or bad input, 2 for a mistyped command line. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import structlog
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from events.errors import EventStoreError
+from events.migrate import upgrade
+from handlers.actor import Actor, Role
+from handlers.cli_context import Context, pass_context
+from handlers.cli_cycle import cycle, history
+from handlers.cli_demo import demo
+from handlers.cli_employee import employee
+from handlers.logs import configure_logging
+from handlers.settings import SettingsError
+from workflow.errors import DomainError
+
+
+@click.group()
+@click.option("--actor", default="cli", show_default=True, help="Who is acting (person id).")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in (Role.HR, Role.MANAGER, Role.EMPLOYEE)]),
+    default=Role.HR.value,
+    show_default=True,
+    help="The actor's role; HR may act for either side.",
+)
+@click.option("--log-level", default="WARNING", show_default=True, help="Structured log level.")
+@click.pass_context
+def cli(ctx: click.Context, actor: str, role: str, log_level: str) -> None:
+    """popcycle: personal development plan (POP) cycles, event-sourced."""
+    configure_logging(log_level.upper())
+    context = Context(Actor(actor, Role(role)))
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+@cli.command("init")
+@pass_context
+def init_command(context: Context) -> None:
+    """Create or migrate the database schema (safe to run again)."""
+    upgrade(context.settings.database_url)
+    click.echo(f"database ready: {_safe_url(context.settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, fit to print."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+cli.add_command(employee)
+cli.add_command(cycle)
+cli.add_command(history)
+cli.add_command(demo)
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, DomainError):
+        prefix = f"{error.field}: " if error.field else ""
+        return prefix + str(error)
+    if isinstance(error, OperationalError | ProgrammingError):
+        text = str(error.orig) if error.orig is not None else str(error)
+        if "no such table" in text or "does not exist" in text:
+            return "the database has no popcycle schema yet: run `pop init` first"
+        return "database error: " + text.splitlines()[0]
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `pop` console script."""
+    try:
+        code = cli.main(args=argv, prog_name="pop", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(1)
+    except click.UsageError as error:
+        click.echo(f"error: {error.format_message()} (see pop --help)", err=True)
+        sys.exit(2)
+    except (DomainError, EventStoreError, SettingsError, OperationalError, ProgrammingError) as e:
+        click.echo(f"error: {_one_line(e)}", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        click.echo(f"error: {error.format_message()}", err=True)
+        sys.exit(1)
+    except Exception as error:  # a bug: say so in one line, keep the traceback in the log
+        structlog.get_logger(__name__).exception("cli.crashed", error_type=type(error).__name__)
+        click.echo(f"error: internal error ({type(error).__name__}); see the log", err=True)
+        sys.exit(70)
+    if isinstance(code, int) and code:
+        sys.exit(code)

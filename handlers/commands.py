@@ -1,0 +1,364 @@
+"""Command handlers: load the stream, decide with `workflow`, append at the expected version.
+
+Every write of popcycle (CLI, HTTP, scheduler) goes through `CommandHandler`. A concurrency
+conflict is retried by deciding again on the fresh state, which is safe because `decide`
+re-checks every rule; a caller that pinned a version (`If-Match`) gets the conflict instead.
+A repeated idempotency key returns the first result without deciding anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from cattrs.preconf.json import make_converter
+
+from events.codec import encode
+from events.domain import CycleOpened, Reason, Side
+from events.errors import ConcurrencyConflict
+from events.hashing import canonical_json
+from events.personal import PERSONAL_FIELDS
+from events.records import AppendResult, Metadata, NewEvent, StreamAppend
+from events.sealing import seal
+from events.store import EventStore
+from handlers.actor import Actor, Role
+from handlers.clock import Clock
+from handlers.repository import Repository, check_id, cycle_stream, employee_stream
+from workflow.commands import CycleCommand, SignPlan, StartCycle, SubmitPreparation
+from workflow.decide import decide, start_next_cycle
+from workflow.employee import RegisterEmployee, decide_register
+from workflow.errors import DomainError
+from workflow.phases import Phase
+from workflow.state import CycleState, evolve
+
+log = structlog.get_logger(__name__)
+_converter = make_converter()
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a command did; the same JSON is returned again for a repeated idempotency key."""
+
+    cycle_id: str | None
+    employee_id: str | None
+    phase: str | None
+    version: int
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cycle_id": self.cycle_id,
+            "employee_id": self.employee_id,
+            "phase": self.phase,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_append(cls, outcome: AppendResult) -> CommandResult:
+        raw = outcome.result
+        return cls(
+            raw.get("cycle_id"),
+            raw.get("employee_id"),
+            raw.get("phase"),
+            raw["version"],
+            outcome.replayed,
+        )
+
+
+def fingerprint(kind: str, target: str | None, command: Any) -> str:
+    """A digest of the request, so that a key reused for another request is recognised."""
+    body = canonical_json([kind, target, _converter.unstructure(command)])
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class CommandHandler:
+    """The write side of popcycle."""
+
+    def __init__(
+        self, repository: Repository, clock: Clock, id_factory: Callable[[], str] = new_id
+    ) -> None:
+        self._repository = repository
+        self._store: EventStore = repository.store
+        self._clock = clock
+        self._new_id = id_factory
+
+    # --- people -----------------------------------------------------------------------------
+
+    def register_employee(
+        self,
+        actor: Actor,
+        command: RegisterEmployee,
+        *,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        """Add a person; a named manager must already exist."""
+        check_id(command.employee_id, "employee_id")
+        key_print = fingerprint("register", None, command)
+        if (earlier := self._replay(idempotency_key, key_print)) is not None:
+            return earlier
+        if command.manager_id is not None:
+            self._repository.employee(command.manager_id, "manager_id")
+        stream = employee_stream(command.employee_id)
+        version = self._store.stream_version(stream)
+        state = self._repository.employee(command.employee_id, "employee_id") if version else None
+        events = decide_register(state, command, self._clock())
+        result = CommandResult(None, command.employee_id, None, len(events))
+        return self._append(
+            [Write(stream, list(events), 0, command.employee_id)],
+            actor,
+            idempotency_key=idempotency_key,
+            key_print=key_print,
+            result=result,
+            kind="register",
+        )
+
+    # --- cycles -----------------------------------------------------------------------------
+
+    def start_cycle(
+        self,
+        actor: Actor,
+        employee_id: str,
+        manager_id: str,
+        reason: Reason,
+        interview_at: datetime | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        """Invite an employee: refused while another cycle of theirs is still open."""
+        request = {
+            "employee_id": employee_id,
+            "manager_id": manager_id,
+            "reason": reason,
+            "interview_at": interview_at,
+        }
+        key_print = fingerprint("start", None, request)
+        if (earlier := self._replay(idempotency_key, key_print)) is not None:
+            return earlier
+        for _attempt in range(MAX_ATTEMPTS):
+            employee = self._repository.employee(employee_id, "employee_id")
+            self._repository.employee(manager_id, "manager_id")
+            self._refuse_second_open_cycle(employee.latest_cycle_id)
+            cycle_id = self._new_id()
+            now = self._clock()
+            command = StartCycle(cycle_id, employee_id, manager_id, reason, interview_at)
+            events = decide(None, command, now)
+            opened = CycleOpened(cycle_id, now)
+            result = CommandResult(cycle_id, employee_id, Phase.INVITATION.value, len(events))
+            try:
+                return self._append(
+                    [
+                        Write(
+                            employee_stream(employee_id), [opened], employee.version, employee_id
+                        ),
+                        Write(cycle_stream(cycle_id), list(events), 0, employee_id),
+                    ],
+                    actor,
+                    idempotency_key=idempotency_key,
+                    key_print=key_print,
+                    result=result,
+                    kind="start",
+                )
+            except ConcurrencyConflict:
+                continue
+        raise DomainError("the employee's record kept changing; try again")
+
+    def _refuse_second_open_cycle(self, latest_cycle_id: str | None) -> None:
+        if latest_cycle_id is None:
+            return
+        latest = self._repository.cycle(latest_cycle_id)
+        if not latest.phase.is_closed:
+            raise DomainError(
+                f"the employee already has an open cycle {latest_cycle_id} in phase "
+                f"{latest.phase.value}: complete or cancel it first",
+                field="employee_id",
+            )
+
+    def handle(
+        self,
+        actor: Actor,
+        cycle_id: str,
+        command: CycleCommand,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        """Apply one command to an existing cycle."""
+        key_print = fingerprint(type(command).__name__, cycle_id, command)
+        if (earlier := self._replay(idempotency_key, key_print)) is not None:
+            return earlier
+        for _attempt in range(MAX_ATTEMPTS):
+            state = self._repository.cycle(cycle_id)
+            if expected_version is not None and expected_version != state.version:
+                raise ConcurrencyConflict(cycle_stream(cycle_id), expected_version, state.version)
+            events = decide(state, command, self._clock())
+            after = _fold(state, events)
+            result = CommandResult(cycle_id, state.employee_id, after.phase.value, after.version)
+            try:
+                return self._append(
+                    [Write(cycle_stream(cycle_id), list(events), state.version, state.employee_id)],
+                    actor,
+                    on_behalf_of=_on_behalf_of(actor, state, command),
+                    idempotency_key=idempotency_key,
+                    key_print=key_print,
+                    result=result,
+                    kind=type(command).__name__,
+                )
+            except ConcurrencyConflict:
+                if expected_version is not None:
+                    raise
+        raise DomainError("the cycle kept changing while this command was decided; try again")
+
+    def restart(
+        self,
+        actor: Actor,
+        cycle_id: str,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        """Open the next cycle after a completed one, carrying unreached goals as proposals."""
+        key_print = fingerprint("restart", cycle_id, None)
+        if (earlier := self._replay(idempotency_key, key_print)) is not None:
+            return earlier
+        for _attempt in range(MAX_ATTEMPTS):
+            state = self._repository.cycle(cycle_id)
+            if expected_version is not None and expected_version != state.version:
+                raise ConcurrencyConflict(cycle_stream(cycle_id), expected_version, state.version)
+            employee = self._repository.employee(state.employee_id, "employee_id")
+            new_cycle_id = self._new_id()
+            now = self._clock()
+            old_events, new_events = start_next_cycle(state, new_cycle_id, now)
+            result = CommandResult(
+                new_cycle_id, state.employee_id, Phase.INVITATION.value, len(new_events)
+            )
+            try:
+                return self._append(
+                    [
+                        Write(
+                            cycle_stream(cycle_id),
+                            list(old_events),
+                            state.version,
+                            state.employee_id,
+                        ),
+                        Write(
+                            employee_stream(state.employee_id),
+                            [CycleOpened(new_cycle_id, now)],
+                            employee.version,
+                            state.employee_id,
+                        ),
+                        Write(cycle_stream(new_cycle_id), list(new_events), 0, state.employee_id),
+                    ],
+                    actor,
+                    idempotency_key=idempotency_key,
+                    key_print=key_print,
+                    result=result,
+                    kind="restart",
+                )
+            except ConcurrencyConflict:
+                if expected_version is not None:
+                    raise
+        raise DomainError("the cycle kept changing while it was restarted; try again")
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _replay(self, key: str | None, key_print: str) -> CommandResult | None:
+        if key is None:
+            return None
+        earlier = self._store.lookup(key, key_print)
+        return None if earlier is None else CommandResult.from_append(earlier)
+
+    def _append(
+        self,
+        writes: list[Write],
+        actor: Actor,
+        *,
+        on_behalf_of: str | None = None,
+        idempotency_key: str | None,
+        key_print: str,
+        result: CommandResult,
+        kind: str,
+    ) -> CommandResult:
+        appends = [
+            StreamAppend(
+                write.stream,
+                tuple(self._sealed(event, write.subject) for event in write.events),
+                write.expected,
+            )
+            for write in writes
+        ]
+        metadata = Metadata(
+            actor_id=actor.person_id,
+            actor_role=actor.role.value,
+            on_behalf_of=on_behalf_of,
+            causation_id=self._new_id(),
+        )
+        outcome = self._store.append(
+            appends,
+            metadata,
+            idempotency_key=idempotency_key,
+            request_fingerprint=key_print,
+            result=result.to_json(),
+        )
+        log.info(
+            "command.applied",
+            command=kind,
+            streams=len(appends),
+            events=sum(len(item.events) for item in appends),
+            last_position=outcome.last_position,
+            replayed=outcome.replayed,
+        )
+        return CommandResult.from_append(outcome)
+
+    def _sealed(self, event: Any, subject: str) -> NewEvent:
+        """The event as stored: personal fields sealed with the subject's own key."""
+        new = encode(event)
+        if not PERSONAL_FIELDS.get(new.type):
+            return new
+        key = self._repository.keys.key_for(subject, create=True)
+        if key is None:
+            raise DomainError(
+                f"employee {subject} was forgotten (GDPR erasure): "
+                "no new personal data can be recorded about them",
+                field="employee_id",
+            )
+        return NewEvent(new.type, seal(new.type, new.data, subject, key), new.schema_version)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Events for one stream at an expected version; `subject` is whose key seals them."""
+
+    stream: str
+    events: list[Any]
+    expected: int
+    subject: str
+
+
+def _fold(state: CycleState, events: list[Any]) -> CycleState:
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def _on_behalf_of(actor: Actor, state: CycleState, command: CycleCommand) -> str | None:
+    """When HR writes one side's part (preparation, signature), record whose part it was."""
+    if actor.role is not Role.HR:
+        return None
+    side: Side | None = None
+    if isinstance(command, SubmitPreparation):
+        side = command.author
+    elif isinstance(command, SignPlan):
+        side = command.signer
+    if side is None:
+        return None
+    return state.employee_id if side is Side.EMPLOYEE else state.manager_id
