@@ -235,7 +235,7 @@ CycleEvent = (
 EmployeeEvent = EmployeeRegistered | CycleOpened
 DomainEvent = CycleEvent | EmployeeEvent
 
-EVENT_TYPES: tuple[type[DomainEvent], ...] = (
+CYCLE_EVENT_TYPES: tuple[type[CycleEvent], ...] = (
     CycleStarted,
     PreparationSubmitted,
     InterviewScheduled,
@@ -247,6 +247,6 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     EvaluationRecorded,
     CycleRestarted,
     CycleCancelled,
-    EmployeeRegistered,
-    CycleOpened,
 )
+EMPLOYEE_EVENT_TYPES: tuple[type[EmployeeEvent], ...] = (EmployeeRegistered, CycleOpened)
+EVENT_TYPES: tuple[type[DomainEvent], ...] = CYCLE_EVENT_TYPES + EMPLOYEE_EVENT_TYPES

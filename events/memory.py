@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import UTC
 from typing import Any
 
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
@@ -41,6 +42,9 @@ class InMemoryEventStore:
                 if item.expected_version is not None and item.expected_version != actual:
                     raise ConcurrencyConflict(item.stream_id, item.expected_version, actual)
             now = self._clock()
+            if now.tzinfo is None or now.utcoffset() is None:
+                raise ValueError("the clock returned a naive datetime: it must be timezone-aware")
+            now = now.astimezone(UTC)  # as the SQL stores keep it, so the hashes agree
             meta = Metadata(**{**metadata.to_json(), "idempotency_key": idempotency_key})
             previous = self._log[-1].hash if self._log else GENESIS
             first = len(self._log) + 1

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Engine, LargeBinary, String, Table, select, update
+from sqlalchemy import Column, Engine, LargeBinary, String, Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from events.database import read_transaction, write_transaction
-from events.schema import event_metadata
+from events.schema import UTCDateTime, event_metadata
 from events.sealing import new_key
 
 subject_keys_table = Table(
@@ -20,8 +20,8 @@ subject_keys_table = Table(
     event_metadata,
     Column("subject_id", String(64), primary_key=True),
     Column("key", LargeBinary, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("destroyed_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("destroyed_at", UTCDateTime(), nullable=True),
 )
 
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the event store (kept inside the package so installs can migrate)."""

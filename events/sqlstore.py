@@ -1,0 +1,556 @@
+"""The event store on SQL (SQLite or PostgreSQL), SQLAlchemy Core only.
+
+Same semantics as `events.memory.InMemoryEventStore`; the contract suite runs against both.
+
+**Why appends are serialised on the chain head.** A global position taken from a sequence
+commits out of order on PostgreSQL: transaction A takes 10, B takes 11, B commits first, and a
+projection that has read up to 11 never sees 10 once A commits. Here every append first locks the
+single `log_head` row (`SELECT … FOR UPDATE`; on SQLite `BEGIN IMMEDIATE` takes the database
+write lock, which does the same), then assigns positions head+1…, then moves the head, all in one
+transaction. The next writer can only read the head after this one committed, so positions
+become visible in commit order and a reader at position N never later finds an event below N.
+The same lock makes the hash chain possible at all (each hash needs the previous one) and makes
+the stream-version and idempotency checks race-free.
+
+**Why so few statements.** Appends are one at a time, so each must be short. On PostgreSQL an
+append is four round trips, one more than a bare one-row insert: BEGIN; one statement that locks
+the head and reads the head, the stream versions and the idempotency key; one statement that
+writes the events, the stream versions, the new head and the key (data-modifying CTEs); COMMIT.
+SQLite runs in-process, so its writes are plain separate statements.
+
+The UNIQUE(stream_id, version) constraint stays as a backstop: should two writers ever pass the
+version check together, the loser's IntegrityError becomes a `ConcurrencyConflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Insert,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from events.database import writer
+from events.errors import ConcurrencyConflict, IdempotencyKeyReused
+from events.hashing import GENESIS, event_hash
+from events.records import AppendResult, Metadata, StoredEvent, StreamAppend
+from events.schema import (
+    EVENT_TYPE_LENGTH,
+    IDEMPOTENCY_KEY_LENGTH,
+    STREAM_ID_LENGTH,
+    STREAM_VERSION_CONSTRAINT,
+    events_table,
+    idempotency_keys_table,
+    log_head_table,
+    streams_table,
+)
+from events.store import Clock
+
+_events = events_table.c
+_streams = streams_table.c
+_head = log_head_table.c
+_keys = idempotency_keys_table.c
+
+_EVENT_COLUMNS = (
+    _events.position,
+    _events.stream_id,
+    _events.version,
+    _events.type,
+    _events.schema_version,
+    _events.data,
+    _events["metadata"],
+    _events.recorded_at,
+    _events.hash,
+)
+_KEY_COLUMNS = (
+    _keys.key,
+    _keys.fingerprint,
+    _keys.versions,
+    _keys.first_position,
+    _keys.last_position,
+    _keys.result,
+)
+
+_READ_HEAD = select(_head.position, _head.hash).where(_head.id == 1)
+_INSERT_EVENTS = insert(events_table)
+_INSERT_KEY = insert(idempotency_keys_table)
+_MOVE_HEAD = (
+    update(log_head_table)
+    .where(_head.id == 1)
+    .values(position=bindparam("new_position"), hash=bindparam("new_hash"))
+)
+_READ_STREAM = (
+    select(*_EVENT_COLUMNS)
+    .where(_events.stream_id == bindparam("stream_id"))
+    .order_by(_events.version)
+)
+_READ_AFTER = (
+    select(*_EVENT_COLUMNS)
+    .where(_events.position > bindparam("after"))
+    .order_by(_events.position)
+    .limit(bindparam("batch_size"))
+)
+_STREAM_VERSION = select(_streams.version).where(_streams.stream_id == bindparam("stream_id"))
+_LOOKUP_KEY = select(*_KEY_COLUMNS).where(_keys.key == bindparam("lookup_key"))
+
+#: Appends with more events than this write them with executemany instead of one statement.
+_MAX_EVENTS_PER_STATEMENT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What an append read under the lock: the head, stream versions (None: new), the key row."""
+
+    position: int
+    hash: str
+    versions: dict[str, int | None]
+    key_row: Sequence[Any] | None
+
+
+class SqlEventStore:
+    """The event store on a SQLAlchemy engine made by `events.database.make_engine`.
+
+    The schema must exist (`events.migrate.upgrade`). Thread-safe: every call uses its own
+    connection from the engine's pool.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
+        self._writer = writer(engine)
+        # A read is one statement, atomic by itself: on PostgreSQL run it without BEGIN/COMMIT,
+        # which saves two round trips. SQLite's BEGIN/COMMIT are in-process and cheap.
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else engine
+        )
+        self._upsert_streams = _upsert_streams(engine.dialect.name)
+        self._statements: dict[tuple[Any, ...], Executable] = {}
+        #: Test hook: called inside an append's transaction after it wrote, before it commits.
+        self._before_commit: Callable[[AppendResult], None] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def append(
+        self,
+        appends: Sequence[StreamAppend],
+        metadata: Metadata,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> AppendResult:
+        _check_sizes(appends, idempotency_key)
+        request = (appends, metadata, idempotency_key, request_fingerprint, result)
+        try:
+            return self._transaction(*request)
+        except IntegrityError as error:
+            if idempotency_key is None or not _is_key_clash(error):
+                raise
+        # A concurrent append with the same key won (only possible for appends without events,
+        # which leave the head alone): once more, and its stored result is replayed.
+        return self._transaction(*request)
+
+    def _transaction(
+        self,
+        appends: Sequence[StreamAppend],
+        metadata: Metadata,
+        key: str | None,
+        fingerprint: str | None,
+        result: dict[str, Any] | None,
+    ) -> AppendResult:
+        try:
+            with self._writer.connect() as connection, connection.begin():
+                return self._append(
+                    connection, appends, metadata, key=key, fingerprint=fingerprint, result=result
+                )
+        except IntegrityError as error:
+            if _is_version_clash(error):
+                raise self._conflict_after_clash(appends) from error
+            raise
+
+    def _append(
+        self,
+        connection: Connection,
+        appends: Sequence[StreamAppend],
+        metadata: Metadata,
+        *,
+        key: str | None,
+        fingerprint: str | None,
+        result: dict[str, Any] | None,
+    ) -> AppendResult:
+        state = self._lock_and_read(connection, appends, key)
+        if key is not None and state.key_row is not None:
+            return _replay(key, fingerprint, state.key_row)
+        for item in appends:
+            actual = state.versions[item.stream_id] or 0
+            if item.expected_version is not None and item.expected_version != actual:
+                raise ConcurrencyConflict(item.stream_id, item.expected_version, actual)
+
+        now = self._now()
+        meta = {**metadata.to_json(), "idempotency_key": key}
+        versions = {stream: version or 0 for stream, version in state.versions.items()}
+        rows = _chained_rows(
+            appends,
+            versions,
+            head_position=state.position,
+            head_hash=state.hash,
+            meta=meta,
+            now=now,
+        )
+        position, previous = state.position, state.hash
+        if rows:
+            position, previous = rows[-1]["position"], rows[-1]["hash"]
+        outcome = AppendResult(versions, state.position + 1, position, False, dict(result or {}))
+        moved = [
+            {"stream_id": stream, "version": version}
+            for stream, version in versions.items()
+            if version != (state.versions[stream] or 0)
+        ]
+        key_row = None
+        if key is not None:
+            key_row = {
+                "key": key,
+                "fingerprint": fingerprint,
+                "versions": outcome.versions,
+                "first_position": outcome.first_position,
+                "last_position": outcome.last_position,
+                "result": outcome.result,
+                "recorded_at": now,
+            }
+        head = {"new_position": position, "new_hash": previous}
+        if self._postgres and 0 < len(rows) <= _MAX_EVENTS_PER_STATEMENT:
+            self._write_at_once(connection, rows, moved, head, key_row)
+        else:
+            self._write_one_by_one(connection, rows, moved, head, key_row)
+        if self._before_commit is not None:
+            self._before_commit(outcome)
+        return outcome
+
+    def _lock_and_read(
+        self, connection: Connection, appends: Sequence[StreamAppend], key: str | None
+    ) -> _State:
+        stream_ids = list(dict.fromkeys(item.stream_id for item in appends))
+        params: dict[str, Any] = {f"stream_{i}": stream for i, stream in enumerate(stream_ids)}
+        if key is not None:
+            params["idempotency_key"] = key
+        shape = (len(stream_ids), key is not None)
+        # SQLite: BEGIN IMMEDIATE already holds the write lock, the read is current.
+        row = connection.execute(self._state_query(*shape, locking=self._postgres), params).one()
+        if self._postgres and row[-1] != row[0]:
+            # We waited for the lock: in READ COMMITTED a statement reads as of its start, so
+            # everything but the locked head row predates the commit we waited for (the head as
+            # of that snapshot, the last column, says so). A new statement sees that commit.
+            row = connection.execute(self._state_query(*shape, locking=False), params).one()
+        count = len(stream_ids)
+        key_row = row[2 + count : 2 + count + len(_KEY_COLUMNS)] if key is not None else None
+        return _State(
+            position=row[0],
+            hash=row[1],
+            versions={stream: row[2 + i] for i, stream in enumerate(stream_ids)},
+            key_row=key_row if key_row is not None and key_row[0] is not None else None,
+        )
+
+    def _write_one_by_one(
+        self,
+        connection: Connection,
+        rows: list[dict[str, Any]],
+        moved: list[dict[str, Any]],
+        head: dict[str, Any],
+        key_row: dict[str, Any] | None,
+    ) -> None:
+        if rows:
+            connection.execute(_INSERT_EVENTS, rows)
+            connection.execute(self._upsert_streams, moved)
+            connection.execute(_MOVE_HEAD, head)
+        if key_row is not None:
+            connection.execute(_INSERT_KEY, key_row)
+
+    def _write_at_once(
+        self,
+        connection: Connection,
+        rows: list[dict[str, Any]],
+        moved: list[dict[str, Any]],
+        head: dict[str, Any],
+        key_row: dict[str, Any] | None,
+    ) -> None:
+        """PostgreSQL: events, stream versions, head and key in one statement, one round trip."""
+        params = dict(head)
+        for i, row in enumerate(rows):
+            params.update({f"e{i}_{name}": value for name, value in row.items()})
+        for i, stream in enumerate(moved):
+            params[f"s{i}_stream_id"] = stream["stream_id"]
+            params[f"s{i}_version"] = stream["version"]
+        if key_row is not None:
+            params.update({f"k_{name}": value for name, value in key_row.items()})
+        shape = ("write", len(rows), len(moved), key_row is not None)
+        statement = self._statements.get(shape)
+        if statement is None:
+            statement = self._statements[shape] = _combined_write(*shape[1:])
+        connection.execute(statement, params)
+
+    def _state_query(self, streams: int, with_key: bool, *, locking: bool) -> Executable:
+        shape = ("state", streams, with_key, locking)
+        query = self._statements.get(shape)
+        if query is None:
+            query = self._statements[shape] = _state_query(streams, with_key, locking=locking)
+        return query
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the clock returned a naive datetime: it must be timezone-aware")
+        # The hash covers recorded_at.isoformat(); the database gives it back in UTC, so hash UTC.
+        return now.astimezone(UTC)
+
+    def _conflict_after_clash(self, appends: Sequence[StreamAppend]) -> ConcurrencyConflict:
+        """Name the stream behind a UNIQUE(stream_id, version) violation, from the log itself."""
+        stream_ids = sorted({item.stream_id for item in appends})
+        query = (
+            select(_events.stream_id, func.max(_events.version))
+            .where(_events.stream_id.in_(stream_ids))
+            .group_by(_events.stream_id)
+        )
+        with self._reader.connect() as connection:
+            logged = {str(stream): int(top) for stream, top in connection.execute(query)}
+        for item in appends:
+            actual = logged.get(item.stream_id, 0)
+            if item.expected_version is not None and item.expected_version != actual:
+                return ConcurrencyConflict(item.stream_id, item.expected_version, actual)
+        first = appends[0]
+        return ConcurrencyConflict(
+            first.stream_id, first.expected_version, logged.get(first.stream_id, 0)
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def lookup(
+        self, idempotency_key: str, request_fingerprint: str | None = None
+    ) -> AppendResult | None:
+        with self._reader.connect() as connection:
+            row = connection.execute(_LOOKUP_KEY, {"lookup_key": idempotency_key}).first()
+        if row is None:
+            return None
+        return _replay(idempotency_key, request_fingerprint, row)
+
+    def read_stream(self, stream_id: str) -> list[StoredEvent]:
+        with self._reader.connect() as connection:
+            rows = connection.execute(_READ_STREAM, {"stream_id": stream_id}).all()
+        return [_stored(row) for row in rows]
+
+    def stream_version(self, stream_id: str) -> int:
+        with self._reader.connect() as connection:
+            version = connection.execute(_STREAM_VERSION, {"stream_id": stream_id}).scalar()
+        return int(version or 0)
+
+    def read_all(self, after_position: int = 0, *, batch_size: int = 1000) -> Iterator[StoredEvent]:
+        """Keyset pagination, one short read per batch.
+
+        No transaction stays open while the caller works through a batch, so a slow projection
+        neither holds back SQLite's WAL checkpoints nor PostgreSQL's vacuum.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        position = after_position
+        while True:
+            with self._reader.connect() as connection:
+                rows = connection.execute(
+                    _READ_AFTER, {"after": position, "batch_size": batch_size}
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _stored(row)
+            if len(rows) < batch_size:
+                return  # caught up: spare a round trip that would come back empty
+            position = rows[-1][0]
+
+    def head(self) -> tuple[int, str]:
+        with self._reader.connect() as connection:
+            row = connection.execute(_READ_HEAD).first()
+        if row is None:
+            return 0, GENESIS
+        return int(row[0]), str(row[1])
+
+
+def _chained_rows(
+    appends: Sequence[StreamAppend],
+    versions: dict[str, int],
+    *,
+    head_position: int,
+    head_hash: str,
+    meta: dict[str, Any],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The event rows to insert, positioned after the head and hash-chained to it.
+
+    Moves `versions` (each stream's current version) forward as it goes.
+    """
+    rows: list[dict[str, Any]] = []
+    position, previous = head_position, head_hash
+    for item in appends:
+        for new in item.events:
+            position += 1
+            versions[item.stream_id] += 1
+            previous = event_hash(
+                previous,
+                position=position,
+                stream_id=item.stream_id,
+                version=versions[item.stream_id],
+                type=new.type,
+                schema_version=new.schema_version,
+                data=new.data,
+                metadata=meta,
+                recorded_at=now,
+            )
+            rows.append(
+                {
+                    "position": position,
+                    "stream_id": item.stream_id,
+                    "version": versions[item.stream_id],
+                    "type": new.type,
+                    "schema_version": new.schema_version,
+                    "data": new.data,
+                    "metadata": meta,
+                    "recorded_at": now,
+                    "hash": previous,
+                    "idempotency_key": meta["idempotency_key"],
+                }
+            )
+    return rows
+
+
+def _state_query(streams: int, with_key: bool, *, locking: bool) -> Select[Any]:
+    """One statement for everything an append must know before it writes.
+
+    Columns: head position, head hash, each stream's version (NULL: new stream), with a key the
+    key's stored result (NULLs: unknown key), and when `locking` the head position as of the
+    statement's snapshot (see `_lock_and_read`).
+    """
+    columns: list[Any] = [_head.position, _head.hash]
+    for index in range(streams):
+        version = (
+            select(_streams.version)
+            .where(_streams.stream_id == bindparam(f"stream_{index}"))
+            .scalar_subquery()
+        )
+        columns.append(version.label(f"version_{index}"))
+    source: Any = log_head_table
+    if with_key:
+        columns.extend(column.label(f"key_{column.name}") for column in _KEY_COLUMNS)
+        source = log_head_table.outerjoin(
+            idempotency_keys_table, _keys.key == bindparam("idempotency_key")
+        )
+    if not locking:
+        return select(*columns).select_from(source).where(_head.id == 1)
+    snapshot = log_head_table.alias("snapshot_head")
+    columns.append(
+        select(snapshot.c.position).where(snapshot.c.id == 1).scalar_subquery().label("seen")
+    )
+    query = select(*columns).select_from(source).where(_head.id == 1)
+    return query.with_for_update(of=log_head_table)
+
+
+def _upsert_streams(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT (stream_id) DO UPDATE: new and existing streams in one statement."""
+    if dialect == "postgresql":
+        pg_upsert = postgresql.insert(streams_table)
+        return pg_upsert.on_conflict_do_update(
+            index_elements=[_streams.stream_id], set_={"version": pg_upsert.excluded.version}
+        )
+    lite_upsert = sqlite.insert(streams_table)
+    return lite_upsert.on_conflict_do_update(
+        index_elements=[_streams.stream_id], set_={"version": lite_upsert.excluded.version}
+    )
+
+
+def _combined_write(events: int, streams: int, with_key: bool) -> Executable:
+    """PostgreSQL: `WITH e0 AS (INSERT events…), s0 AS (UPSERT streams…) UPDATE log_head…`.
+
+    One single-row INSERT per CTE rather than one multi-row VALUES: SQLAlchemy does not cache
+    the compiled form of a multi-row VALUES, and compiling costs more than the round trip saved.
+    """
+    ctes: list[Any] = []
+    for i in range(events):
+        row = {
+            column.name: bindparam(f"e{i}_{column.name}", type_=column.type) for column in _events
+        }
+        ctes.append(insert(events_table).values(row).cte(f"appended_{i}"))
+    for i in range(streams):
+        upsert = postgresql.insert(streams_table).values(
+            stream_id=bindparam(f"s{i}_stream_id", type_=_streams.stream_id.type),
+            version=bindparam(f"s{i}_version", type_=_streams.version.type),
+        )
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[_streams.stream_id], set_={"version": upsert.excluded.version}
+        )
+        ctes.append(upsert.cte(f"moved_{i}"))
+    if with_key:
+        key_row = {
+            column.name: bindparam(f"k_{column.name}", type_=column.type) for column in _keys
+        }
+        ctes.append(insert(idempotency_keys_table).values(key_row).cte("remembered"))
+    return _MOVE_HEAD.add_cte(*ctes)
+
+
+def _stored(row: Sequence[Any]) -> StoredEvent:
+    position, stream_id, version, type_, schema_version, data, meta, recorded_at, digest = row
+    return StoredEvent(
+        position=position,
+        stream_id=stream_id,
+        version=version,
+        type=type_,
+        schema_version=schema_version,
+        data=data,
+        metadata=Metadata.from_json(meta),
+        recorded_at=recorded_at,
+        hash=digest,
+    )
+
+
+def _replay(key: str, fingerprint: str | None, stored: Sequence[Any]) -> AppendResult:
+    """The first result of `key`, or IdempotencyKeyReused if this is another request."""
+    _, stored_fingerprint, versions, first, last, result = stored
+    if fingerprint is not None and stored_fingerprint not in (None, fingerprint):
+        raise IdempotencyKeyReused(key)
+    return AppendResult(dict(versions), int(first), int(last), True, dict(result))
+
+
+def _is_version_clash(error: IntegrityError) -> bool:
+    text = str(error.orig)
+    return STREAM_VERSION_CONSTRAINT in text or "events.stream_id, events.version" in text
+
+
+def _is_key_clash(error: IntegrityError) -> bool:
+    text = str(error.orig)
+    return "pk_idempotency_keys" in text or "idempotency_keys.key" in text
+
+
+def _check_sizes(appends: Sequence[StreamAppend], key: str | None) -> None:
+    """Refuse what the columns cannot hold, the same way on SQLite (which would store it)."""
+    if key is not None and len(key) > IDEMPOTENCY_KEY_LENGTH:
+        raise ValueError(f"idempotency key longer than {IDEMPOTENCY_KEY_LENGTH} characters")
+    for item in appends:
+        if len(item.stream_id) > STREAM_ID_LENGTH:
+            raise ValueError(f"stream id longer than {STREAM_ID_LENGTH} characters")
+        for new in item.events:
+            if len(new.type) > EVENT_TYPE_LENGTH:
+                raise ValueError(f"event type longer than {EVENT_TYPE_LENGTH} characters")
