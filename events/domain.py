@@ -196,6 +196,27 @@ class CycleCancelled:
     cancelled_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CycleManagerChanged:
+    """The employee got a new manager mid-cycle: from now on his signature and reminders count."""
+
+    manager_id: str
+    previous_manager_id: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpFired:
+    """A reminder or escalation went out (once: `followup_key` is unique per follow-up)."""
+
+    followup_key: str
+    kind: str
+    due_at: datetime
+    fired_at: datetime
+    late_seconds: int = 0
+    recipients: tuple[str, ...] = ()
+
+
 # --- the employee's stream -----------------------------------------------------------------
 
 
@@ -209,6 +230,9 @@ class EmployeeRegistered:
     registered_at: datetime
     manager_id: str | None = None
     language: str = "nl"
+    department: str | None = None
+    function: str | None = None
+    start_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +241,58 @@ class CycleOpened:
 
     cycle_id: str
     opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeDetailsChanged:
+    """Name, e-mail, language, department or function changed (None: unchanged)."""
+
+    changed_at: datetime
+    name: str | None = None
+    email: str | None = None
+    language: str | None = None
+    department: str | None = None
+    function: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerChanged:
+    """The person now reports to another manager (None: to nobody)."""
+
+    manager_id: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeLeft:
+    """The person left the organisation on `left_on`."""
+
+    left_on: date
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuadrantRecorded:
+    """HR placed the person in the performance/potential matrix (seed 004 §1.3)."""
+
+    quadrant: str  # solid_citizen | high_potential | learner | breaksman
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAllowanceSet:
+    """The personal development budget (POB) granted for one year."""
+
+    year: int
+    amount_eur: float
+    set_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeForgotten:
+    """GDPR erasure: the person's key was destroyed; their personal fields read as erased."""
+
+    forgotten_at: datetime
 
 
 CycleEvent = (
@@ -231,8 +307,19 @@ CycleEvent = (
     | EvaluationRecorded
     | CycleRestarted
     | CycleCancelled
+    | CycleManagerChanged
+    | FollowUpFired
 )
-EmployeeEvent = EmployeeRegistered | CycleOpened
+EmployeeEvent = (
+    EmployeeRegistered
+    | CycleOpened
+    | EmployeeDetailsChanged
+    | ManagerChanged
+    | EmployeeLeft
+    | QuadrantRecorded
+    | BudgetAllowanceSet
+    | EmployeeForgotten
+)
 DomainEvent = CycleEvent | EmployeeEvent
 
 CYCLE_EVENT_TYPES: tuple[type[CycleEvent], ...] = (
@@ -247,6 +334,17 @@ CYCLE_EVENT_TYPES: tuple[type[CycleEvent], ...] = (
     EvaluationRecorded,
     CycleRestarted,
     CycleCancelled,
+    CycleManagerChanged,
+    FollowUpFired,
 )
-EMPLOYEE_EVENT_TYPES: tuple[type[EmployeeEvent], ...] = (EmployeeRegistered, CycleOpened)
+EMPLOYEE_EVENT_TYPES: tuple[type[EmployeeEvent], ...] = (
+    EmployeeRegistered,
+    CycleOpened,
+    EmployeeDetailsChanged,
+    ManagerChanged,
+    EmployeeLeft,
+    QuadrantRecorded,
+    BudgetAllowanceSet,
+    EmployeeForgotten,
+)
 EVENT_TYPES: tuple[type[DomainEvent], ...] = CYCLE_EVENT_TYPES + EMPLOYEE_EVENT_TYPES

@@ -16,6 +16,7 @@ ERASED = "[erased]"
 # Paths into an event's data: "a.b" walks objects, "a[]" walks every item of a list.
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "EmployeeRegistered": ("name", "email"),
+    "EmployeeDetailsChanged": ("name", "email"),
     "PreparationSubmitted": ("talking_points",),
     "InterviewHeld": ("summary",),
     "PlanDrafted": (

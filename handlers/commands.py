@@ -31,7 +31,7 @@ from handlers.clock import Clock
 from handlers.repository import Repository, check_id, cycle_stream, employee_stream
 from workflow.commands import CycleCommand, SignPlan, StartCycle, SubmitPreparation
 from workflow.decide import decide, start_next_cycle
-from workflow.employee import RegisterEmployee, decide_register
+from workflow.employee import EmployeeState, RegisterEmployee, decide_register
 from workflow.errors import DomainError
 from workflow.phases import Phase
 from workflow.state import CycleState, evolve
@@ -85,12 +85,18 @@ class CommandHandler:
     """The write side of popcycle."""
 
     def __init__(
-        self, repository: Repository, clock: Clock, id_factory: Callable[[], str] = new_id
+        self,
+        repository: Repository,
+        clock: Clock,
+        id_factory: Callable[[], str] = new_id,
+        on_appended: Callable[[AppendResult], None] | None = None,
     ) -> None:
         self._repository = repository
         self._store: EventStore = repository.store
         self._clock = clock
         self._new_id = id_factory
+        # Called after each committed append (never before): the workers' nudge goes here.
+        self.on_appended = on_appended
 
     # --- people -----------------------------------------------------------------------------
 
@@ -121,6 +127,36 @@ class CommandHandler:
             result=result,
             kind="register",
         )
+
+    def handle_employee(
+        self,
+        actor: Actor,
+        employee_id: str,
+        command: Any,
+        decider: Callable[[EmployeeState, Any, datetime], list[Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        """Apply a command to a person's stream (details, manager, quadrant, budget, ...)."""
+        key_print = fingerprint(type(command).__name__, employee_id, command)
+        if (earlier := self._replay(idempotency_key, key_print)) is not None:
+            return earlier
+        for _attempt in range(MAX_ATTEMPTS):
+            state = self._repository.employee(employee_id)
+            events = decider(state, command, self._clock())
+            result = CommandResult(None, employee_id, None, state.version + len(events))
+            try:
+                return self._append(
+                    [Write(employee_stream(employee_id), events, state.version, employee_id)],
+                    actor,
+                    idempotency_key=idempotency_key,
+                    key_print=key_print,
+                    result=result,
+                    kind=type(command).__name__,
+                )
+            except ConcurrencyConflict:
+                continue
+        raise DomainError("the employee's record kept changing; try again")
 
     # --- cycles -----------------------------------------------------------------------------
 
@@ -309,6 +345,8 @@ class CommandHandler:
             request_fingerprint=key_print,
             result=result.to_json(),
         )
+        if self.on_appended is not None and not outcome.replayed:
+            self.on_appended(outcome)
         log.info(
             "command.applied",
             command=kind,

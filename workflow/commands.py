@@ -114,6 +114,23 @@ class CancelCycle:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordFollowUp:
+    """The scheduler sends a reminder: recorded once per `followup_key`, late if `now > due_at`."""
+
+    followup_key: str
+    kind: str
+    due_at: datetime
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCycleManager:
+    """The employee's manager changed: the open cycle moves to the new manager."""
+
+    manager_id: str
+
+
 CycleCommand = (
     StartCycle
     | SubmitPreparation
@@ -126,4 +143,6 @@ CycleCommand = (
     | RecordEvaluation
     | RestartCycle
     | CancelCycle
+    | RecordFollowUp
+    | ChangeCycleManager
 )

@@ -14,10 +14,12 @@ from typing import Any
 from events.domain import (
     CycleCancelled,
     CycleEvent,
+    CycleManagerChanged,
     CycleRestarted,
     CycleStarted,
     EvaluationDue,
     EvaluationRecorded,
+    FollowUpFired,
     Goal,
     InterviewHeld,
     InterviewScheduled,
@@ -28,10 +30,12 @@ from events.domain import (
 )
 from workflow.commands import (
     CancelCycle,
+    ChangeCycleManager,
     CycleCommand,
     DraftPlan,
     MarkEvaluationDue,
     RecordEvaluation,
+    RecordFollowUp,
     RecordInterviewHeld,
     RestartCycle,
     ReviewProgress,
@@ -46,21 +50,23 @@ from workflow.smart import check_goals
 from workflow.state import CycleState, evolve
 
 _P = Phase
+_ALWAYS_OPEN = (CancelCycle, ChangeCycleManager, RecordFollowUp)
+_BEFORE_TALK = (SubmitPreparation, ScheduleInterview, RecordInterviewHeld)
 # Which command each phase admits: the single source for both refusals and their hints.
 ALLOWED: dict[Phase, tuple[type[Any], ...]] = {
-    _P.INVITATION: (SubmitPreparation, ScheduleInterview, RecordInterviewHeld, CancelCycle),
-    _P.PREPARATION: (SubmitPreparation, ScheduleInterview, RecordInterviewHeld, CancelCycle),
-    _P.INTERVIEW: (SubmitPreparation, ScheduleInterview, RecordInterviewHeld, CancelCycle),
-    _P.AGREEMENT: (DraftPlan, SignPlan, CancelCycle),
+    _P.INVITATION: (*_BEFORE_TALK, *_ALWAYS_OPEN),
+    _P.PREPARATION: (*_BEFORE_TALK, *_ALWAYS_OPEN),
+    _P.INTERVIEW: (*_BEFORE_TALK, *_ALWAYS_OPEN),
+    _P.AGREEMENT: (DraftPlan, SignPlan, *_ALWAYS_OPEN),
     _P.PROGRESS_REVIEW: (
         ReviewProgress,
         DraftPlan,
         MarkEvaluationDue,
         RecordEvaluation,
-        CancelCycle,
+        *_ALWAYS_OPEN,
     ),
-    _P.EVALUATION: (RecordEvaluation, CancelCycle),
-    _P.COMPLETED: (RestartCycle,),
+    _P.EVALUATION: (RecordEvaluation, *_ALWAYS_OPEN),
+    _P.COMPLETED: (RestartCycle, RecordFollowUp),
     _P.CANCELLED: (),
 }
 
@@ -76,6 +82,8 @@ COMMAND_NAMES: dict[type[Any], str] = {
     RecordEvaluation: "evaluate",
     RestartCycle: "restart",
     CancelCycle: "cancel",
+    RecordFollowUp: "record follow-up",
+    ChangeCycleManager: "change manager",
 }
 
 
@@ -200,15 +208,15 @@ def _held(state: CycleState, command: RecordInterviewHeld, now: datetime) -> lis
         raise DomainError("an interview cannot be held in the future", field="held_at")
     if held_at < state.invited_at:
         raise DomainError("the interview cannot precede the invitation", field="held_at")
+    if command.follow_up_at is not None and command.follow_up_at.tzinfo is None:
+        raise DomainError("give a time with a time zone", field="follow_up_at")
     if command.follow_up_at is not None and command.follow_up_at <= held_at:
         raise DomainError("the follow-up talk must come after this one", field="follow_up_at")
     return [InterviewHeld(held_at, command.summary, command.follow_up_at)]
 
 
 def _draft(state: CycleState, command: DraftPlan, now: datetime) -> list[CycleEvent]:
-    used = [goal.goal_id for plan in state.signed_plans for goal in plan.goals]
-    used += [goal.goal_id for goal in state.goals]
-    goals = check_goals(command.goals, now.date(), list(dict.fromkeys(used)))
+    goals = check_goals(command.goals, now.date(), state.used_goal_ids)
     return [PlanDrafted(state.plan_version + 1, goals, now)]
 
 
@@ -294,6 +302,27 @@ def _cancel(state: CycleState, command: CancelCycle, now: datetime) -> list[Cycl
     return [CycleCancelled(command.reason.strip(), now)]
 
 
+def _follow_up(state: CycleState, command: RecordFollowUp, now: datetime) -> list[CycleEvent]:
+    if command.followup_key in state.fired_followups:
+        raise DomainError(f"follow-up {command.followup_key} already fired", field="followup_key")
+    late = max(0, int((now - command.due_at).total_seconds()))
+    return [
+        FollowUpFired(
+            command.followup_key, command.kind, command.due_at, now, late, command.recipients
+        )
+    ]
+
+
+def _change_manager(
+    state: CycleState, command: ChangeCycleManager, now: datetime
+) -> list[CycleEvent]:
+    if command.manager_id == state.manager_id:
+        raise DomainError(f"{command.manager_id} is already the manager", field="manager_id")
+    if command.manager_id == state.employee_id:
+        raise DomainError("an employee cannot be his own manager", field="manager_id")
+    return [CycleManagerChanged(command.manager_id, state.manager_id, now)]
+
+
 _Handler = Callable[[CycleState, Any, datetime], list[CycleEvent]]
 _HANDLERS: dict[type[Any], _Handler] = {
     SubmitPreparation: _prepare,
@@ -306,4 +335,6 @@ _HANDLERS: dict[type[Any], _Handler] = {
     RecordEvaluation: _evaluate,
     RestartCycle: _restart,
     CancelCycle: _cancel,
+    RecordFollowUp: _follow_up,
+    ChangeCycleManager: _change_manager,
 }

@@ -7,11 +7,24 @@ employee at once cannot both succeed.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from types import MappingProxyType
 
-from events.domain import CycleOpened, EmployeeEvent, EmployeeRegistered
+from events.domain import (
+    BudgetAllowanceSet,
+    CycleOpened,
+    EmployeeDetailsChanged,
+    EmployeeEvent,
+    EmployeeForgotten,
+    EmployeeLeft,
+    EmployeeRegistered,
+    ManagerChanged,
+    QuadrantRecorded,
+)
 from workflow.errors import DomainError
 
 LANGUAGES = ("nl", "en")
@@ -29,6 +42,9 @@ class RegisterEmployee:
     language: str = "nl"
 
 
+QUADRANTS = ("solid_citizen", "high_potential", "learner", "breaksman")
+
+
 @dataclass(frozen=True, slots=True)
 class EmployeeState:
     """Who the person is, and their latest cycle."""
@@ -40,6 +56,51 @@ class EmployeeState:
     language: str
     version: int = 1
     latest_cycle_id: str | None = None
+    department: str | None = None
+    function: str | None = None
+    start_date: date | None = None
+    left_on: date | None = None
+    quadrant: str | None = None
+    budgets: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
+    forgotten: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuadrant:
+    """HR places the person in the performance/potential matrix."""
+
+    quadrant: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetBudgetAllowance:
+    """HR grants the personal development budget (POB) for a year."""
+
+    year: int
+    amount_eur: float
+
+
+def decide_quadrant(
+    state: EmployeeState, command: RecordQuadrant, now: datetime
+) -> list[EmployeeEvent]:
+    """Only the syllabus' four quadrants exist."""
+    if command.quadrant not in QUADRANTS:
+        raise DomainError(
+            f"quadrant must be one of {', '.join(QUADRANTS)}, not {command.quadrant!r}",
+            field="quadrant",
+        )
+    return [QuadrantRecorded(command.quadrant, now)]
+
+
+def decide_budget(
+    state: EmployeeState, command: SetBudgetAllowance, now: datetime
+) -> list[EmployeeEvent]:
+    """A budget is a non-negative amount for a plausible year."""
+    if not 2000 <= command.year <= 2100:
+        raise DomainError(f"{command.year} is not a plausible budget year", field="year")
+    if not math.isfinite(command.amount_eur) or command.amount_eur < 0:
+        raise DomainError("must be a non-negative amount in euro", field="amount_eur")
+    return [BudgetAllowanceSet(command.year, command.amount_eur, now)]
 
 
 def decide_register(
@@ -73,11 +134,38 @@ def decide_register(
 
 def evolve_employee(state: EmployeeState | None, event: EmployeeEvent) -> EmployeeState:
     """The person after one more event."""
+    if isinstance(event, EmployeeRegistered):
+        return EmployeeState(
+            event.employee_id,
+            event.name,
+            event.email,
+            event.manager_id,
+            event.language,
+            department=event.department,
+            function=event.function,
+            start_date=event.start_date,
+        )
+    if state is None:
+        raise ValueError(f"{type(event).__name__} cannot come first on an employee's stream")
+    state = replace(state, version=state.version + 1)
     match event:
-        case EmployeeRegistered():
-            return EmployeeState(
-                event.employee_id, event.name, event.email, event.manager_id, event.language
-            )
-        case CycleOpened(cycle_id, _at) if state is not None:
-            return replace(state, latest_cycle_id=cycle_id, version=state.version + 1)
-    raise ValueError(f"{type(event).__name__} cannot come first on an employee's stream")
+        case CycleOpened(cycle_id, _at):
+            return replace(state, latest_cycle_id=cycle_id)
+        case EmployeeDetailsChanged():
+            changes = {
+                name: value
+                for name in ("name", "email", "language", "department", "function")
+                if (value := getattr(event, name)) is not None
+            }
+            return replace(state, **changes)
+        case ManagerChanged(manager_id, _at):
+            return replace(state, manager_id=manager_id)
+        case EmployeeLeft(left_on, _at):
+            return replace(state, left_on=left_on)
+        case QuadrantRecorded(quadrant, _at):
+            return replace(state, quadrant=quadrant)
+        case BudgetAllowanceSet(year, amount, _at):
+            return replace(state, budgets=MappingProxyType({**state.budgets, year: amount}))
+        case EmployeeForgotten():
+            return replace(state, forgotten=True)
+    raise TypeError(f"not an employee event: {type(event).__name__}")

@@ -7,6 +7,7 @@ Acceptable is the one letter a draft cannot meet on its own: it means both sides
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 
@@ -53,7 +54,9 @@ def _check_one(draft: GoalDraft, where: str, agreed_on: date) -> list[SmartViola
         )
     for name in ("own_hours", "coach_hours", "budget_eur"):
         value = getattr(support, name)
-        if value is not None and value < 0:
+        if value is not None and not math.isfinite(value):
+            fail("R", f"support.{name}", "must be a finite number")
+        elif value is not None and value < 0:
             fail("R", f"support.{name}", "cannot be negative")
     if draft.deadline <= agreed_on:
         fail("T", "deadline", f"must lie after the agreement date {agreed_on.isoformat()}")

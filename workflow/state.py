@@ -14,10 +14,12 @@ from types import MappingProxyType
 from events.domain import (
     CycleCancelled,
     CycleEvent,
+    CycleManagerChanged,
     CycleRestarted,
     CycleStarted,
     EvaluationDue,
     EvaluationRecorded,
+    FollowUpFired,
     Goal,
     GoalResult,
     InterviewHeld,
@@ -73,12 +75,14 @@ class CycleState:
     drafted_at: datetime | None = None
     signatures: frozenset[Side] = frozenset()
     signed_plans: tuple[SignedPlan, ...] = ()
+    used_goal_ids: tuple[str, ...] = ()  # every goal id any plan version ever had: never reused
     progress: Mapping[str, Progress] = field(default_factory=lambda: MappingProxyType({}))
     reviews: int = 0
     evaluation_due_at: datetime | None = None
     results: tuple[GoalResult, ...] = ()
     evaluated_at: datetime | None = None
     next_cycle_id: str | None = None
+    fired_followups: frozenset[str] = frozenset()
     cancelled_reason: str | None = None
     closed_at: datetime | None = None
 
@@ -152,10 +156,12 @@ def evolve(state: CycleState | None, event: CycleEvent) -> CycleState:
         case PlanDrafted(plan_version, goals, at):
             known = {goal.goal_id for goal in goals}
             progress = {k: v for k, v in state.progress.items() if k in known}
+            used = (*state.used_goal_ids, *(goal.goal_id for goal in goals))
             return replace(
                 state,
                 plan_version=plan_version,
                 goals=goals,
+                used_goal_ids=tuple(dict.fromkeys(used)),
                 drafted_at=at,
                 signatures=frozenset(),
                 progress=MappingProxyType(progress),
@@ -187,6 +193,15 @@ def evolve(state: CycleState | None, event: CycleEvent) -> CycleState:
             return replace(state, next_cycle_id=new_cycle_id)
         case CycleCancelled(reason, at):
             return replace(state, phase=Phase.CANCELLED, cancelled_reason=reason, closed_at=at)
+        case CycleManagerChanged(manager_id, _previous, _at):
+            # The new manager's signature is the one that counts: an unsigned-by-both plan
+            # loses the old manager's signature; a plan in force stays in force.
+            signatures = state.signatures
+            if not state.in_force:
+                signatures = signatures - {Side.MANAGER}
+            return replace(state, manager_id=manager_id, signatures=signatures)
+        case FollowUpFired(key, _kind, _due, _fired, _late, _recipients):
+            return replace(state, fired_followups=state.fired_followups | {key})
     raise TypeError(f"not a cycle event: {type(event).__name__}")
 
 
