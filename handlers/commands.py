@@ -119,7 +119,7 @@ class CommandHandler:
         state = self._repository.employee(command.employee_id, "employee_id") if version else None
         events = decide_register(state, command, self._clock())
         result = CommandResult(None, command.employee_id, None, len(events))
-        return self._append(
+        return self.append_writes(
             [Write(stream, list(events), 0, command.employee_id)],
             actor,
             idempotency_key=idempotency_key,
@@ -146,7 +146,7 @@ class CommandHandler:
             events = decider(state, command, self._clock())
             result = CommandResult(None, employee_id, None, state.version + len(events))
             try:
-                return self._append(
+                return self.append_writes(
                     [Write(employee_stream(employee_id), events, state.version, employee_id)],
                     actor,
                     idempotency_key=idempotency_key,
@@ -191,7 +191,7 @@ class CommandHandler:
             opened = CycleOpened(cycle_id, now)
             result = CommandResult(cycle_id, employee_id, Phase.INVITATION.value, len(events))
             try:
-                return self._append(
+                return self.append_writes(
                     [
                         Write(
                             employee_stream(employee_id), [opened], employee.version, employee_id
@@ -240,7 +240,7 @@ class CommandHandler:
             after = _fold(state, events)
             result = CommandResult(cycle_id, state.employee_id, after.phase.value, after.version)
             try:
-                return self._append(
+                return self.append_writes(
                     [Write(cycle_stream(cycle_id), list(events), state.version, state.employee_id)],
                     actor,
                     on_behalf_of=_on_behalf_of(actor, state, command),
@@ -278,7 +278,7 @@ class CommandHandler:
                 new_cycle_id, state.employee_id, Phase.INVITATION.value, len(new_events)
             )
             try:
-                return self._append(
+                return self.append_writes(
                     [
                         Write(
                             cycle_stream(cycle_id),
@@ -313,7 +313,7 @@ class CommandHandler:
         earlier = self._store.lookup(key, key_print)
         return None if earlier is None else CommandResult.from_append(earlier)
 
-    def _append(
+    def append_writes(
         self,
         writes: list[Write],
         actor: Actor,
@@ -324,6 +324,7 @@ class CommandHandler:
         result: CommandResult,
         kind: str,
     ) -> CommandResult:
+        """Append several streams' events atomically, sealed, logged, then nudge the workers."""
         appends = [
             StreamAppend(
                 write.stream,
