@@ -91,6 +91,8 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            # Erasure destroys keys: deleted bytes must be overwritten, not left in free pages.
+            cursor.execute("PRAGMA secure_delete = ON")
         finally:
             cursor.close()
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from events.errors import EventStoreError
 from events.migrate import upgrade
 from handlers.actor import Actor, Role
+from handlers.cli_audit import forget, verify
 from handlers.cli_context import Context, pass_context
 from handlers.cli_cycle import cycle, history
 from handlers.cli_demo import demo
@@ -61,6 +62,8 @@ cli.add_command(employee)
 cli.add_command(cycle)
 cli.add_command(history)
 cli.add_command(demo)
+cli.add_command(verify)
+cli.add_command(forget)
 
 
 def _one_line(error: BaseException) -> str:
@@ -94,8 +97,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {error.format_message()}", err=True)
         sys.exit(1)
     except Exception as error:  # a bug: say so in one line, keep the traceback in the log
-        structlog.get_logger(__name__).exception("cli.crashed", error_type=type(error).__name__)
-        click.echo(f"error: internal error ({type(error).__name__}); see the log", err=True)
+        # The traceback is for developers (--log-level debug); a user gets one line.
+        structlog.get_logger(__name__).debug(
+            "cli.crashed", error_type=type(error).__name__, exc_info=True
+        )
+        click.echo(
+            f"error: internal error ({type(error).__name__}); rerun with --log-level debug",
+            err=True,
+        )
         sys.exit(70)
     if isinstance(code, int) and code:
         sys.exit(code)

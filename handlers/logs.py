@@ -12,6 +12,19 @@ import sys
 import structlog
 
 
+class _StderrLogger:
+    """Writes each line to whatever `sys.stderr` is *now* (tests and daemons swap it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*_args: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(level: str = "INFO") -> None:
     """JSON logs to stderr, so stdout stays for a command's own output."""
     structlog.configure(
@@ -23,6 +36,6 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
