@@ -26,8 +26,8 @@ from workflow.commands import (
     SignPlan,
     SubmitPreparation,
 )
-from workflow.errors import DomainError
 from workflow.employee import RegisterEmployee
+from workflow.errors import DomainError
 from workflow.state import CycleState
 
 HR = Actor("hr", Role.HR)
