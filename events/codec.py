@@ -21,7 +21,7 @@ Upcaster = Callable[[JSON], JSON]
 
 _converter = make_converter()
 _TYPES: dict[str, type[DomainEvent]] = {cls.__name__: cls for cls in EVENT_TYPES}
-CURRENT_VERSIONS: dict[str, int] = dict.fromkeys(_TYPES, 1)
+CURRENT_VERSIONS: dict[str, int] = {**dict.fromkeys(_TYPES, 1), "PlanDrafted": 2, "CycleStarted": 2}
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 
@@ -52,6 +52,32 @@ def upcast(type_name: str, schema_version: int, data: JSON) -> JSON:
         data = step(data)
         version += 1
     return data
+
+
+def _materials_as_list(goals_key: str) -> Upcaster:
+    """v1 kept a goal's materials as one free text; v2 keeps a list (one item per material).
+
+    The text is split on ';' and line breaks, the separators people used in v1 data.
+    """
+
+    def upcast_goals(data: JSON) -> JSON:
+        goals = []
+        for goal in data.get(goals_key, []):
+            support = dict(goal.get("support") or {})
+            text = support.get("materials")
+            if isinstance(text, str):
+                items = [item.strip() for item in text.replace("\n", ";").split(";")]
+                support["materials"] = [item for item in items if item]
+            elif text is None:
+                support["materials"] = []
+            goals.append({**goal, "support": support})
+        return {**data, goals_key: goals}
+
+    return upcast_goals
+
+
+register_upcaster("PlanDrafted", 1)(_materials_as_list("goals"))
+register_upcaster("CycleStarted", 1)(_materials_as_list("proposals"))
 
 
 def encode(event: DomainEvent) -> NewEvent:

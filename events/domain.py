@@ -54,11 +54,11 @@ class Support:
     coach_hours: float | None = None
     budget_eur: float | None = None
     coach: str | None = None
-    materials: str | None = None
+    materials: tuple[str, ...] = ()  # v2: a list of learning materials (v1: one free text)
 
     def is_declared(self) -> bool:
         return any(
-            value not in (None, "", 0)
+            value not in (None, "", 0, ())
             for value in (
                 self.own_hours,
                 self.coach_hours,

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 ERASED = "[erased]"
+LIST_FIELDS = ("talking_points", "materials")  # erased lists keep their shape: [ERASED]
 
 # Paths into an event's data: "a.b" walks objects, "a[]" walks every item of a list.
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -93,5 +94,5 @@ def merge(
         if personal is not None and path in personal:
             container[key] = personal[path]
         else:
-            container[key] = [ERASED] if path.endswith("talking_points") else ERASED
+            container[key] = [ERASED] if path.endswith(LIST_FIELDS) else ERASED
     return data

@@ -16,9 +16,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from events.errors import EventStoreError
 from events.migrate import upgrade
 from handlers.actor import Actor, Role
-from handlers.cli_audit import forget, verify
+from handlers.cli_audit import export, forget, history, verify
 from handlers.cli_context import Context, pass_context
-from handlers.cli_cycle import cycle, history
+from handlers.cli_cycle import cycle
 from handlers.cli_demo import demo
 from handlers.cli_employee import employee
 from handlers.logs import configure_logging
@@ -64,6 +64,7 @@ cli.add_command(history)
 cli.add_command(demo)
 cli.add_command(verify)
 cli.add_command(forget)
+cli.add_command(export)
 
 
 def _one_line(error: BaseException) -> str:

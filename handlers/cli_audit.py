@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import IO
 
 import click
 
 from events.verify import verify_chain
 from handlers.cli_context import Context, pass_context
+from handlers.exports import employee_file, employee_history, plan_html
+from handlers.history import HistoryEntry, cycle_history
+from handlers.parsing import parse_time
 from handlers.privacy import forget_employee
+from workflow.errors import DomainError
 
 PROGRESS_EVERY = 1000
 
@@ -57,3 +63,70 @@ def forget(context: Context, employee_id: str, yes: bool) -> None:
         raise click.Abort
     forget_employee(context.app, context.actor, employee_id)
     click.echo(f"forgotten: {employee_id}")
+
+
+@click.command("history")
+@click.argument("cycle_id", required=False)
+@click.option("--employee", "employee_id", help="All of one employee's events and cycles.")
+@click.option("--as-of", help="Only what had happened by this moment (ISO 8601).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of lines.")
+@pass_context
+def history(
+    context: Context,
+    cycle_id: str | None,
+    employee_id: str | None,
+    as_of: str | None,
+    as_json: bool,
+) -> None:
+    """Every event of a cycle (or an employee): when, what, who, and for whom."""
+    if (cycle_id is None) == (employee_id is None):
+        raise DomainError("give either a CYCLE_ID or --employee ID", field="cycle_id")
+    repository = context.app.repository
+    moment = None if as_of is None else parse_time(as_of, "as_of", context.settings.timezone)
+    if cycle_id is not None:
+        entries = cycle_history(repository, cycle_id, moment)
+    else:
+        assert employee_id is not None
+        repository.employee(employee_id)
+        entries = [
+            e for e in employee_history(repository, employee_id) if moment is None or e.at <= moment
+        ]
+    if as_json:
+        payload = {"events": [entry.to_json() for entry in entries]}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for entry in entries:
+        click.echo(_line(entry))
+
+
+def _line(entry: HistoryEntry) -> str:
+    actor = entry.actor
+    who = f"{actor['id']} ({actor['role']})"
+    if actor.get("on_behalf_of"):
+        who += f" for {actor['on_behalf_of']}"
+    return f"{entry.position:>8}  {entry.at.isoformat()}  {entry.type:<22} {who}"
+
+
+@click.group("export")
+def export() -> None:
+    """Files for people outside popcycle: access requests, printable plans."""
+
+
+@export.command("employee")
+@click.argument("employee_id")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@pass_context
+def export_employee(context: Context, employee_id: str, output: IO[str]) -> None:
+    """An employee's complete file as JSON (for a data-subject access request)."""
+    payload = employee_file(context.app.repository, employee_id, context.app.clock())
+    output.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+
+
+@export.command("plan")
+@click.argument("cycle_id")
+@click.option("--language", type=click.Choice(["nl", "en"]), help="Default: POP_LANGUAGE.")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@pass_context
+def export_plan(context: Context, cycle_id: str, language: str | None, output: IO[str]) -> None:
+    """The plan as a printable HTML page in the syllabus' layout, with the signatures."""
+    output.write(plan_html(context.app.repository, cycle_id, language or context.settings.language))

@@ -9,7 +9,6 @@ import click
 
 from events.domain import Progress, Reason, Side
 from handlers.cli_context import Context, echo_result, pass_context
-from handlers.history import cycle_history
 from handlers.parsing import parse_goals, parse_results, parse_time
 from handlers.views import cycle_view
 from workflow.commands import (
@@ -23,7 +22,8 @@ from workflow.commands import (
     SignPlan,
     SubmitPreparation,
 )
-from workflow.errors import DomainError
+from workflow.diff import diff_states
+from workflow.errors import DomainError, NotFound
 
 SIDES = click.Choice([side.value for side in Side])
 common = [
@@ -314,6 +314,24 @@ def cancel(
     _send(context, cycle_id, CancelCycle(reason), expected_version, idempotency_key, as_json)
 
 
+@cycle.command("diff")
+@click.argument("cycle_id")
+@click.option("--from", "since", required=True, help="The earlier moment (ISO 8601).")
+@click.option("--to", "until", help="The later moment (default: now).")
+@pass_context
+def diff(context: Context, cycle_id: str, since: str, until: str | None) -> None:
+    """What changed in the plan between two moments (goals, signatures, reviews)."""
+    repository = context.app.repository
+    start = _time(context, since, "from")
+    end = _time(context, until, "to") or context.app.clock()
+    after = repository.cycle(cycle_id, end)
+    try:
+        before = repository.cycle(cycle_id, start)
+    except NotFound:
+        before = None
+    click.echo(json.dumps(diff_states(before, after), ensure_ascii=False, indent=2, default=str))
+
+
 @cycle.command("show")
 @click.argument("cycle_id")
 @click.option("--as-of", help="The cycle as it stood at this moment (ISO 8601).")
@@ -324,23 +342,3 @@ def show(context: Context, cycle_id: str, as_of: str | None) -> None:
     state = context.app.repository.cycle(cycle_id, moment)
     now = moment or context.app.clock()
     click.echo(json.dumps(cycle_view(state, None, now), ensure_ascii=False, indent=2))
-
-
-@click.command("history")
-@click.argument("cycle_id")
-@click.option("--as-of", help="Only what had happened by this moment (ISO 8601).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of lines.")
-@pass_context
-def history(context: Context, cycle_id: str, as_of: str | None, as_json: bool) -> None:
-    """Every event of a cycle: when, what, who (and for whom)."""
-    entries = cycle_history(context.app.repository, cycle_id, _time(context, as_of, "as_of"))
-    if as_json:
-        payload = {"events": [entry.to_json() for entry in entries]}
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-        return
-    for entry in entries:
-        actor = entry.actor
-        who = f"{actor['id']} ({actor['role']})"
-        if actor.get("on_behalf_of"):
-            who += f" for {actor['on_behalf_of']}"
-        click.echo(f"{entry.position:>8}  {entry.at.isoformat()}  {entry.type:<22} {who}")

@@ -68,8 +68,19 @@ def parse_support(value: Any, where: str) -> Support:
         coach_hours=_number(raw, "coach_hours", where),
         budget_eur=_number(raw, "budget_eur", where),
         coach=_text(raw, "coach", where, required=False),
-        materials=_text(raw, "materials", where, required=False),
+        materials=_materials(raw.get("materials"), f"{where}.materials"),
     )
+
+
+def _materials(value: Any, where: str) -> tuple[str, ...]:
+    """Learning materials: a list of texts, or one text (one material)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(item for item in value if item.strip())
+    raise DomainError("must be a text or a list of texts", field=where)
 
 
 def parse_goals(value: Any) -> tuple[GoalDraft, ...]:

@@ -5,43 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-POP = [sys.executable, "-m", "handlers"]
-Run = Callable[..., subprocess.CompletedProcess[str]]
+from tests.support.cli import POP, Run, pop_runner
 
 
 @pytest.fixture
 def pop(tmp_path: Path) -> Run:
-    """Run `pop` against a fresh SQLite file; `now=` moves the clock (POP_NOW)."""
-    database = f"sqlite:///{tmp_path / 'pop.sqlite3'}"
-
-    def run(
-        *args: str,
-        now: str = "2026-01-05T09:00:00+01:00",
-        stdin: str | None = None,
-        ok: bool = True,
-    ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "POP_DATABASE_URL": database, "POP_NOW": now}
-        done = subprocess.run(
-            [*POP, *args],
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if ok and done.returncode != 0:
-            raise AssertionError(f"pop {' '.join(args)} failed: {done.stderr}")
-        return done
-
-    run("init")
-    return run
+    """`pop` against a fresh, initialised SQLite file; `now=` moves the clock."""
+    return pop_runner(tmp_path / "pop.sqlite3")
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -264,7 +238,10 @@ def test_history_as_of_shows_the_plan_as_it_stood(pop: Run) -> None:
         (("cycle", "show", "nope"), "cycle_id: no cycle nope"),
         (("cycle", "start", "--employee", "ghost", "--manager", "m1"), "employee_id: no employee"),
         (("cycle", "schedule", "CYCLE", "--at", "tomorrow"), "scheduled_at: not an ISO 8601"),
-        (("cycle", "sign", "CYCLE", "--signer", "employee"), "cannot sign while the cycle is in phase invitation"),
+        (
+            ("cycle", "sign", "CYCLE", "--signer", "employee"),
+            "cannot sign while the cycle is in phase invitation",
+        ),
         (("cycle", "review", "CYCLE", "--progress", "done", "--note", "x"), "cannot review"),
         (
             (
