@@ -7,6 +7,7 @@ command or bad input, 2 for a mistyped command line. Never a traceback.
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import click
 import structlog
@@ -21,6 +22,8 @@ from handlers.cli_context import Context, pass_context
 from handlers.cli_cycle import cycle
 from handlers.cli_demo import demo
 from handlers.cli_employee import employee
+from handlers.cli_serve import serve  # web: pop serve (issue 5)
+from handlers.cli_tokens import calendar, token  # web: pop token, pop calendar (issue 5)
 from handlers.logs import configure_logging
 from handlers.settings import SettingsError
 from workflow.errors import DomainError
@@ -62,9 +65,24 @@ cli.add_command(employee)
 cli.add_command(cycle)
 cli.add_command(history)
 cli.add_command(demo)
+# --- web (issue 5): access tokens, calendar links, the embedded server ---
+cli.add_command(token)
+cli.add_command(calendar)
+cli.add_command(serve)
 cli.add_command(verify)
 cli.add_command(forget)
 cli.add_command(export)
+
+
+def _add_plugin_commands() -> None:
+    """Commands of the outer packages (scheduler/, web/), found through entry points."""
+    for entry in entry_points(group="popcycle.commands"):
+        loaded = entry.load()
+        for command in loaded if isinstance(loaded, list) else [loaded]:
+            cli.add_command(command)
+
+
+_add_plugin_commands()
 
 
 def _one_line(error: BaseException) -> str:

@@ -26,6 +26,11 @@ class Settings:
     timezone: ZoneInfo
     language: str
     frozen_now: datetime | None  # POP_NOW: a fixed clock for demos, simulations and tests
+    policy_file: str | None = None  # POP_POLICY_FILE: the organisation's follow-up policy
+    hr_email: str | None = None  # POP_HR_EMAIL: where escalations to HR go
+    mail_from: str = "popcycle@localhost"  # POP_MAIL_FROM
+    webhook_url: str | None = None  # POP_WEBHOOK_URL: HR system or chat, JSON posts
+    webhook_secret: str | None = None  # POP_WEBHOOK_SECRET: HMAC key for the signature
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,4 +62,9 @@ class Settings:
             timezone=zone,
             language=language,
             frozen_now=frozen_now,
+            policy_file=env.get("POP_POLICY_FILE") or None,
+            hr_email=env.get("POP_HR_EMAIL") or None,
+            mail_from=env.get("POP_MAIL_FROM") or "popcycle@localhost",
+            webhook_url=env.get("POP_WEBHOOK_URL") or None,
+            webhook_secret=env.get("POP_WEBHOOK_SECRET") or None,
         )

@@ -266,3 +266,19 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def new_database(url: str, name: str) -> str:
+    """A further empty database on the server of `url`; returns its URL (for per-test state)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    with psycopg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return parsed.set(database=name).render_as_string(hide_password=False)

@@ -1,0 +1,148 @@
+"""Keeping `followups` in step with the log: a checkpointed catch-up owned by the scheduler.
+
+For every cycle touched by new events, the follow-ups its current state implies are written
+as rows (new keys pending, keys already fired marked fired) and pending rows the state no
+longer implies become moot. The checkpoint moves in the same transaction as the rows, so a
+crash redoes a batch with the same effect. The scheduler runs this before each claim, so a
+follow-up is due in the table as soon as the event that implies it is in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from events.database import write_transaction
+from events.schema import events_table
+from handlers.repository import Repository
+from scheduler.tables import FIRED, MOOT, PENDING, followups_table, scheduler_checkpoints_table
+from workflow.errors import NotFound
+from workflow.followups import Calendar, followups_for
+from workflow.phases import Phase
+from workflow.policy import Policy
+
+log = structlog.get_logger(__name__)
+CHECKPOINT = "followups"
+CYCLE_PREFIX = "cycle-"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """How far a sync got."""
+
+    position: int
+    cycles: int
+    events: int
+
+
+def _checkpoint(connection: Connection) -> int:
+    table = scheduler_checkpoints_table
+    query = select(table.c.position).where(table.c.name == CHECKPOINT)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    position = connection.execute(query).scalar()
+    if position is None:
+        connection.execute(insert(table).values(name=CHECKPOINT, position=0))
+        return 0
+    return int(position)
+
+
+def sync_batch(
+    engine: Engine,
+    repository: Repository,
+    policy: Policy,
+    calendar: Calendar,
+    batch_size: int = 2000,
+) -> SyncResult:
+    """Bring the follow-ups of one batch of new events up to date; returns the new position."""
+    with write_transaction(engine) as connection:
+        position = _checkpoint(connection)
+        rows = connection.execute(
+            select(events_table.c.position, events_table.c.stream_id)
+            .where(events_table.c.position > position)
+            .order_by(events_table.c.position)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return SyncResult(position, 0, 0)
+        cycles = sorted({s[len(CYCLE_PREFIX) :] for _p, s in rows if s.startswith(CYCLE_PREFIX)})
+        for cycle_id in cycles:
+            _refresh(connection, repository, policy, calendar, cycle_id)
+        new_position = int(rows[-1][0])
+        connection.execute(
+            update(scheduler_checkpoints_table)
+            .where(scheduler_checkpoints_table.c.name == CHECKPOINT)
+            .values(position=new_position)
+        )
+    return SyncResult(new_position, len(cycles), len(rows))
+
+
+def sync_all(
+    engine: Engine,
+    repository: Repository,
+    policy: Policy,
+    calendar: Calendar,
+    batch_size: int = 2000,
+) -> int:
+    """Catch up to the end of the log; returns the number of events looked at."""
+    total = 0
+    while True:
+        result = sync_batch(engine, repository, policy, calendar, batch_size)
+        if result.events == 0:
+            return total
+        total += result.events
+        log.info("followups.synced", position=result.position, cycles=result.cycles)
+
+
+def _refresh(
+    connection: Connection,
+    repository: Repository,
+    policy: Policy,
+    calendar: Calendar,
+    cycle_id: str,
+) -> None:
+    try:
+        state = repository.cycle(cycle_id)
+    except NotFound:
+        return
+    quadrant = None
+    if state.phase is Phase.COMPLETED:
+        quadrant = repository.employee(state.employee_id).quadrant
+    wanted = {f.key: f for f in followups_for(state, policy, calendar, quadrant)}
+    table = followups_table
+    existing = dict(
+        connection.execute(
+            select(table.c.key, table.c.status).where(table.c.cycle_id == cycle_id)
+        ).all()
+    )
+    new_rows = [
+        {
+            "key": f.key,
+            "cycle_id": cycle_id,
+            "kind": f.kind,
+            "action": f.action,
+            "due_at": f.due_at,
+            "recipients": list(f.recipients),
+            "status": FIRED if f.key in state.fired_followups else PENDING,
+            "attempts": 0,
+        }
+        for key, f in wanted.items()
+        if key not in existing
+    ]
+    if new_rows:
+        connection.execute(insert(table), new_rows)
+    gone = _moot(existing.items(), wanted.keys())
+    if gone:
+        connection.execute(
+            update(table)
+            .where(table.c.key.in_(gone), table.c.status == PENDING)
+            .values(status=MOOT)
+        )
+
+
+def _moot(existing: Iterable[tuple[str, str]], wanted: Iterable[str]) -> list[str]:
+    keep = set(wanted)
+    return [key for key, status in existing if status == PENDING and key not in keep]

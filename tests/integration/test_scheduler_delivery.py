@@ -1,0 +1,88 @@
+"""Reminders reach people: real SMTP (aiosmtpd), in their language; failures end as dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from events.domain import Reason
+from handlers.actor import Actor, Role
+from handlers.bootstrap import Popcycle
+from scheduler.delivery import MAX_ATTEMPTS, deliver_due
+from scheduler.runner import build_scheduler
+from scheduler.senders import message_id_header
+from scheduler.tables import outbox_table
+from tests.support.apps import database_url, wired
+from tests.support.clock import FakeClock
+from tests.support.postgres import free_port
+from tests.support.smtp import Inbox, running_smtp
+from workflow.employee import RegisterEmployee
+
+HR = Actor("hr-1", Role.HR)
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[str, Inbox]]:
+    with running_smtp() as server:
+        yield server
+
+
+def _cycle_with_due_reminder(app: Popcycle, clock: FakeClock) -> str:
+    commands = app.commands
+    commands.register_employee(HR, RegisterEmployee("M1", "Mia Manager", "mia@example.nl"))
+    commands.register_employee(
+        HR, RegisterEmployee("E1", "Emma English", "emma@example.com", "M1", language="en")
+    )
+    cycle = commands.start_cycle(HR, "E1", "M1", Reason.PERIODIC).cycle_id
+    assert cycle is not None
+    build_scheduler(app).tick()
+    clock.set(START + timedelta(days=14))  # reminder (employee) and escalation (manager) due
+    assert build_scheduler(app).tick() == 2
+    return cycle
+
+
+def test_reminders_are_mailed_in_each_recipients_language(
+    tmp_path: Path, smtp: tuple[str, Inbox]
+) -> None:
+    url, inbox = smtp
+    clock = FakeClock(START)
+    with wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=url) as app:
+        cycle = _cycle_with_due_reminder(app, clock)
+        report = deliver_due(app)
+        assert (report.sent, report.dead) == (2, 0)
+        assert deliver_due(app).sent == 0  # nothing is sent twice
+    by_rcpt = {rcpt[0]: mail for rcpt, mail in inbox.messages}
+    assert set(by_rcpt) == {"emma@example.com", "mia@example.nl"}
+    english, dutch = by_rcpt["emma@example.com"], by_rcpt["mia@example.nl"]
+    assert english["Subject"] == "Reminder: invitation to your POP interview"
+    assert dutch["Subject"] == "Uitnodiging POP nog niet opgepakt"
+    key = f"{cycle}:invitation.reminder:2026-03-02:E1"
+    assert english["Message-ID"] == message_id_header(key)
+    plain = english.get_body(("plain",))
+    assert plain is not None
+    text = plain.get_content()
+    assert "Dear Emma English" in text
+    assert "later than planned" in text  # it was a week late
+    assert english.get_body(("html",)) is not None
+
+
+def test_a_mail_server_that_stays_down_ends_in_a_dead_letter(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    closed = f"smtp://127.0.0.1:{free_port()}"
+    with wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=closed) as app:
+        _cycle_with_due_reminder(app, clock)
+        for _attempt in range(MAX_ATTEMPTS):
+            deliver_due(app)
+            clock.advance(timedelta(hours=7))  # past every back-off
+        with app.engine.connect() as connection:
+            rows = connection.execute(
+                select(outbox_table.c.status, outbox_table.c.attempts, outbox_table.c.last_error)
+            ).all()
+    assert [row.status for row in rows] == ["dead", "dead"]
+    assert all(row.attempts == MAX_ATTEMPTS for row in rows)
+    assert all("smtp" in (row.last_error or "") for row in rows)
