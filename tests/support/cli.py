@@ -15,7 +15,8 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def pop_runner(database_file: Path) -> Run:
     """A function running `pop ARGS` on one SQLite file (initialised first).
 
-    `now=` sets the clock (POP_NOW), `stdin=` feeds input, `ok=False` allows a failure.
+    `now=` sets the clock (POP_NOW), `stdin=` feeds input, `ok=False` allows a failure,
+    `env=` adds settings (e.g. POP_POLICY_FILE).
     """
     database = f"sqlite:///{database_file}"
 
@@ -24,8 +25,9 @@ def pop_runner(database_file: Path) -> Run:
         now: str = "2026-01-05T09:00:00+01:00",
         stdin: str | None = None,
         ok: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "POP_DATABASE_URL": database, "POP_NOW": now}
+        env = {**os.environ, "POP_DATABASE_URL": database, "POP_NOW": now, **(env or {})}
         done = subprocess.run(
             [*POP, *args],
             env=env,
