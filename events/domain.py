@@ -58,13 +58,13 @@ class Support:
 
     def is_declared(self) -> bool:
         return any(
-            value not in (None, "", 0, ())
+            bool(value.strip()) if isinstance(value, str) else bool(value)
             for value in (
                 self.own_hours,
                 self.coach_hours,
                 self.budget_eur,
                 self.coach,
-                self.materials,
+                "".join(self.materials),
             )
         )
 

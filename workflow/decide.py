@@ -89,7 +89,10 @@ COMMAND_NAMES: dict[type[Any], str] = {
 
 def allowed_commands(state: CycleState) -> tuple[str, ...]:
     """The names of what may be done in the cycle's current phase."""
-    return tuple(COMMAND_NAMES[kind] for kind in ALLOWED[state.phase])
+    kinds = ALLOWED[state.phase]
+    if state.next_cycle_id is not None:
+        kinds = tuple(kind for kind in kinds if kind is not RestartCycle)
+    return tuple(COMMAND_NAMES[kind] for kind in kinds)
 
 
 def decide(state: CycleState | None, command: CycleCommand, now: datetime) -> list[CycleEvent]:
@@ -98,8 +101,15 @@ def decide(state: CycleState | None, command: CycleCommand, now: datetime) -> li
         raise ValueError("now must be timezone-aware")
     if isinstance(command, StartCycle):
         if state is not None:
-            raise DomainError(f"cycle {state.cycle_id} already exists", field="cycle_id")
-        return _start(command, now)
+            raise DomainError(
+                f"cycle {state.cycle_id} already exists",
+                field="cycle_id",
+                allowed=allowed_commands(state),
+            )
+        try:
+            return _start(command, now)
+        except DomainError as refused:
+            raise refused.offering(("start, with the field corrected",)) from None
     if state is None:
         raise DomainError("the cycle does not exist; start it first", allowed=("start",))
     if not isinstance(command, ALLOWED[state.phase]):
@@ -109,7 +119,13 @@ def decide(state: CycleState | None, command: CycleCommand, now: datetime) -> li
             allowed=allowed_commands(state),
         )
     handler = _HANDLERS[type(command)]
-    return handler(state, command, now)
+    try:
+        return handler(state, command, now)
+    except DomainError as refused:
+        if refused.allowed:
+            raise
+        # Every refusal says what may be done instead: here, what this phase admits.
+        raise refused.offering(allowed_commands(state)) from None
 
 
 def _why_not(state: CycleState, command: CycleCommand) -> str:
@@ -127,6 +143,9 @@ def _why_not(state: CycleState, command: CycleCommand) -> str:
 
 
 def _start(command: StartCycle, now: datetime) -> list[CycleEvent]:
+    for name in ("cycle_id", "employee_id", "manager_id"):
+        if not getattr(command, name).strip():
+            raise DomainError("must not be empty", field=name)
     if command.employee_id == command.manager_id:
         raise DomainError("an employee cannot be his own manager", field="manager_id")
     events: list[CycleEvent] = [
@@ -212,6 +231,8 @@ def _held(state: CycleState, command: RecordInterviewHeld, now: datetime) -> lis
         raise DomainError("give a time with a time zone", field="follow_up_at")
     if command.follow_up_at is not None and command.follow_up_at <= held_at:
         raise DomainError("the follow-up talk must come after this one", field="follow_up_at")
+    if command.follow_up_at is not None:
+        _require_future(command.follow_up_at, now, "follow_up_at")
     return [InterviewHeld(held_at, command.summary, command.follow_up_at)]
 
 
@@ -305,6 +326,8 @@ def _cancel(state: CycleState, command: CancelCycle, now: datetime) -> list[Cycl
 def _follow_up(state: CycleState, command: RecordFollowUp, now: datetime) -> list[CycleEvent]:
     if command.followup_key in state.fired_followups:
         raise DomainError(f"follow-up {command.followup_key} already fired", field="followup_key")
+    if command.due_at.tzinfo is None:
+        raise DomainError("give a time with a time zone", field="due_at")
     late = max(0, int((now - command.due_at).total_seconds()))
     return [
         FollowUpFired(
@@ -316,6 +339,8 @@ def _follow_up(state: CycleState, command: RecordFollowUp, now: datetime) -> lis
 def _change_manager(
     state: CycleState, command: ChangeCycleManager, now: datetime
 ) -> list[CycleEvent]:
+    if not command.manager_id.strip():
+        raise DomainError("must not be empty", field="manager_id")
     if command.manager_id == state.manager_id:
         raise DomainError(f"{command.manager_id} is already the manager", field="manager_id")
     if command.manager_id == state.employee_id:

@@ -16,8 +16,17 @@ class DomainError(Exception):
         self.message = message
         self.field = field
         self.allowed = allowed
-        hint = f" (allowed now: {', '.join(allowed)})" if allowed else ""
-        super().__init__(message + hint)
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        hint = f" (allowed now: {', '.join(self.allowed)})" if self.allowed else ""
+        return self.message + hint
+
+    def offering(self, allowed: tuple[str, ...]) -> DomainError:
+        """The same refusal, now also saying what may be done instead."""
+        self.allowed = allowed
+        self.args = (self._text(),)
+        return self
 
 
 class NotFound(DomainError):
