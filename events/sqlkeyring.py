@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, Engine, LargeBinary, String, Table, select, update
 from sqlalchemy.exc import IntegrityError
 
-from events.database import read_transaction, write_transaction
+from events.database import write_transaction
 from events.schema import UTCDateTime, event_metadata
 from events.sealing import new_key
 
@@ -30,11 +30,16 @@ class SqlKeyRing:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # A read is one statement: on PostgreSQL run it without BEGIN/COMMIT (as the store does).
+        postgres = engine.dialect.name == "postgresql"
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
+        )
 
     def key_for(self, subject_id: str, *, create: bool) -> bytes | None:
         table = subject_keys_table
         query = select(table.c.key, table.c.destroyed_at).where(table.c.subject_id == subject_id)
-        with read_transaction(self._engine) as connection:
+        with self._reader.connect() as connection:
             row = connection.execute(query).first()
         if row is not None:
             return row.key  # type: ignore[no-any-return]
@@ -57,7 +62,7 @@ class SqlKeyRing:
         query = select(table.c.subject_id, table.c.key).where(
             table.c.subject_id.in_(sorted(subject_ids)), table.c.key.is_not(None)
         )
-        with read_transaction(self._engine) as connection:
+        with self._reader.connect() as connection:
             return {row.subject_id: row.key for row in connection.execute(query)}
 
     def destroy(self, subject_id: str) -> bool:

@@ -27,6 +27,7 @@ from events.records import AppendResult, Metadata, NewEvent, StreamAppend
 from events.sealing import seal
 from events.store import EventStore
 from handlers.actor import Actor, Role
+from handlers.cache import LruCache
 from handlers.clock import Clock
 from handlers.repository import Repository, check_id, cycle_stream, employee_stream
 from workflow.commands import CycleCommand, SignPlan, StartCycle, SubmitPreparation
@@ -90,11 +91,16 @@ class CommandHandler:
         clock: Clock,
         id_factory: Callable[[], str] = new_id,
         on_appended: Callable[[AppendResult], None] | None = None,
+        cache_size: int = 10_000,
     ) -> None:
         self._repository = repository
         self._store: EventStore = repository.store
         self._clock = clock
         self._new_id = id_factory
+        # Aggregates and keys seen last: they spare a read per command (see handlers/cache.py).
+        self._cycles: LruCache[CycleState] = LruCache(cache_size)
+        self._people: LruCache[EmployeeState] = LruCache(cache_size)
+        self._keys: LruCache[bytes] = LruCache(cache_size)
         # Called after each committed append (never before): the workers' nudge goes here.
         self.on_appended = on_appended
 
@@ -232,15 +238,26 @@ class CommandHandler:
         key_print = fingerprint(type(command).__name__, cycle_id, command)
         if (earlier := self._replay(idempotency_key, key_print)) is not None:
             return earlier
+        fresh = False
         for _attempt in range(MAX_ATTEMPTS):
-            state = self._repository.cycle(cycle_id)
+            state = None if fresh else self._cycles.get(cycle_id)
+            if state is None or (
+                expected_version is not None and expected_version != state.version
+            ):
+                state, fresh = self._repository.cycle(cycle_id), True
             if expected_version is not None and expected_version != state.version:
                 raise ConcurrencyConflict(cycle_stream(cycle_id), expected_version, state.version)
-            events = decide(state, command, self._clock())
+            try:
+                events = decide(state, command, self._clock())
+            except DomainError:
+                if fresh:
+                    raise
+                fresh = True  # the cached state may be stale: judge again on the log itself
+                continue
             after = _fold(state, events)
             result = CommandResult(cycle_id, state.employee_id, after.phase.value, after.version)
             try:
-                return self.append_writes(
+                outcome = self.append_writes(
                     [Write(cycle_stream(cycle_id), list(events), state.version, state.employee_id)],
                     actor,
                     on_behalf_of=_on_behalf_of(actor, state, command),
@@ -250,9 +267,20 @@ class CommandHandler:
                     kind=type(command).__name__,
                 )
             except ConcurrencyConflict:
+                self._cycles.drop(cycle_id)
+                fresh = True
                 if expected_version is not None:
                     raise
+                continue
+            if not outcome.replayed:
+                self._cycles.put(cycle_id, after)
+            return outcome
         raise DomainError("the cycle kept changing while this command was decided; try again")
+
+    def forget_cached(self, employee_id: str) -> None:
+        """Drop what this process remembers of a person (after a GDPR erasure)."""
+        self._keys.drop(employee_id)
+        self._people.drop(employee_id)
 
     def restart(
         self,
@@ -323,8 +351,13 @@ class CommandHandler:
         key_print: str,
         result: CommandResult,
         kind: str,
+        correlation_id: str | None = None,
     ) -> CommandResult:
-        """Append several streams' events atomically, sealed, logged, then nudge the workers."""
+        """Append several streams' events atomically, sealed, logged, then nudge the workers.
+
+        `correlation_id` ties the events to what caused them beyond this one command (e.g. the
+        import of HR's file that every change of an import carries).
+        """
         appends = [
             StreamAppend(
                 write.stream,
@@ -338,6 +371,7 @@ class CommandHandler:
             actor_role=actor.role.value,
             on_behalf_of=on_behalf_of,
             causation_id=self._new_id(),
+            correlation_id=correlation_id,
         )
         outcome = self._store.append(
             appends,
@@ -363,7 +397,11 @@ class CommandHandler:
         new = encode(event)
         if not PERSONAL_FIELDS.get(new.type):
             return new
-        key = self._repository.keys.key_for(subject, create=True)
+        key = self._keys.get(subject)
+        if key is None:
+            key = self._repository.keys.key_for(subject, create=True)
+            if key is not None:
+                self._keys.put(subject, key)
         if key is None and _only_erased(new):
             return new  # e.g. erased goal texts carried into a restart: nothing personal left
         if key is None:

@@ -40,6 +40,7 @@ def forget_employee(app: Popcycle, actor: Actor, employee_id: str) -> bool:
     if not state.forgotten:
         app.commands.handle_employee(actor, employee_id, ForgetEmployee(), decide_forget)
     destroyed = app.repository.keys.destroy(employee_id)
+    app.commands.forget_cached(employee_id)
     if app.engine.dialect.name == "sqlite":
         # Push the overwritten pages out of the WAL file too, so no copy of the key remains.
         with app.engine.connect() as connection:
