@@ -10,6 +10,7 @@ from events.database import make_engine
 from events.sqlkeyring import SqlKeyRing
 from events.sqlstore import SqlEventStore
 from events.store import EventStore
+from handlers.broker import nudger_for
 from handlers.clock import Clock, frozen_clock, system_clock
 from handlers.commands import CommandHandler
 from handlers.repository import Repository
@@ -38,4 +39,6 @@ def bootstrap(settings: Settings, clock: Clock | None = None) -> Popcycle:
     engine = make_engine(settings.database_url)
     store = SqlEventStore(engine, clock)
     repository = Repository(store, SqlKeyRing(engine))
-    return Popcycle(settings, clock, engine, store, repository, CommandHandler(repository, clock))
+    # Read side (issue 3): after each committed append, nudge the projection workers.
+    commands = CommandHandler(repository, clock, on_appended=nudger_for(settings))
+    return Popcycle(settings, clock, engine, store, repository, commands)

@@ -22,6 +22,8 @@ from handlers.cli_context import Context, pass_context
 from handlers.cli_cycle import cycle
 from handlers.cli_demo import demo
 from handlers.cli_employee import employee
+from handlers.cli_import import register_import_commands
+from handlers.cli_projections import register_read_side  # pop projections, pop worker (issue 3)
 from handlers.cli_serve import serve  # web: pop serve (issue 5)
 from handlers.cli_tokens import calendar, token  # web: pop token, pop calendar (issue 5)
 from handlers.logs import configure_logging
@@ -72,6 +74,8 @@ cli.add_command(serve)
 cli.add_command(verify)
 cli.add_command(forget)
 cli.add_command(export)
+register_import_commands(cli, employee)
+register_read_side(cli, employee)  # read side (issue 3)
 
 
 def _add_plugin_commands() -> None:

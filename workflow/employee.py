@@ -169,3 +169,140 @@ def evolve_employee(state: EmployeeState | None, event: EmployeeEvent) -> Employ
         case EmployeeForgotten():
             return replace(state, forgotten=True)
     raise TypeError(f"not an employee event: {type(event).__name__}")
+
+
+# --- the organisation as HR's system describes it (the CSV import) -------------------------
+
+
+def is_email(value: str) -> bool:
+    """The e-mail rule `decide_register` applies, for callers that check rows before deciding."""
+    return _EMAIL.match(value.strip()) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class HireEmployee:
+    """Register a person with everything HR's file says about him.
+
+    `RegisterEmployee` is the hand-made case (`pop employee add`); an HR export also carries
+    department, function and start date, which belong in the very first event.
+    """
+
+    employee_id: str
+    name: str
+    email: str
+    manager_id: str | None = None
+    language: str = "nl"
+    department: str | None = None
+    function: str | None = None
+    start_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEmployeeDetails:
+    """New values for some of the person's details (None: unchanged; "" clears a department
+    or function, which an event cannot express with None)."""
+
+    name: str | None = None
+    email: str | None = None
+    language: str | None = None
+    department: str | None = None
+    function: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeManager:
+    """The person reports to another manager from now on (None: to nobody)."""
+
+    manager_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLeaving:
+    """The person left (or leaves) the organisation on `left_on`."""
+
+    left_on: date
+
+
+OrganisationCommand = HireEmployee | ChangeEmployeeDetails | ChangeManager | RecordLeaving
+
+
+def decide_hire(
+    state: EmployeeState | None, command: HireEmployee, now: datetime
+) -> list[EmployeeEvent]:
+    """Register with the same rules as by hand, plus the HR facts in the same first event."""
+    registration = RegisterEmployee(
+        command.employee_id, command.name, command.email, command.manager_id, command.language
+    )
+    events = decide_register(state, registration, now)
+    return [
+        replace(
+            event,
+            department=command.department or None,
+            function=command.function or None,
+            start_date=command.start_date,
+        )
+        if isinstance(event, EmployeeRegistered)
+        else event
+        for event in events
+    ]
+
+
+def decide_details(
+    state: EmployeeState, command: ChangeEmployeeDetails, now: datetime
+) -> list[EmployeeEvent]:
+    """Record only what really changed: a re-imported file must leave the log alone."""
+    if state.forgotten:
+        raise DomainError(
+            f"employee {state.employee_id} was forgotten (GDPR erasure): "
+            "no new personal data can be recorded about them",
+            field="employee_id",
+        )
+    if command.name is not None and not command.name.strip():
+        raise DomainError("give the employee's name", field="name")
+    if command.email is not None and not is_email(command.email):
+        raise DomainError(f"{command.email!r} is not an e-mail address", field="email")
+    if command.language is not None and command.language not in LANGUAGES:
+        raise DomainError(
+            f"language must be one of {', '.join(LANGUAGES)}, not {command.language!r}",
+            field="language",
+        )
+    changes = {
+        name: value.strip()
+        for name in ("name", "email", "language", "department", "function")
+        if (value := getattr(command, name)) is not None
+        and value.strip() != (getattr(state, name) or "")
+    }
+    if not changes:
+        return []
+    return [EmployeeDetailsChanged(changed_at=now, **changes)]
+
+
+def decide_manager(
+    state: EmployeeState, command: ChangeManager, now: datetime
+) -> list[EmployeeEvent]:
+    """A new reporting line; nothing when it is the current one."""
+    if command.manager_id == state.employee_id:
+        raise DomainError("an employee cannot be his own manager", field="manager_id")
+    if command.manager_id == state.manager_id:
+        return []
+    return [ManagerChanged(command.manager_id, now)]
+
+
+def decide_leaving(
+    state: EmployeeState, command: RecordLeaving, now: datetime
+) -> list[EmployeeEvent]:
+    """A person leaves once; the log has no event that takes a leave back or moves its date."""
+    if state.left_on is not None:
+        if state.left_on == command.left_on:
+            return []
+        raise DomainError(
+            f"employee {state.employee_id} already left on {state.left_on.isoformat()}",
+            field="end_date",
+        )
+    if state.start_date is not None and command.left_on < state.start_date:
+        raise DomainError(
+            f"the end date {command.left_on.isoformat()} lies before the start date "
+            f"{state.start_date.isoformat()}",
+            field="end_date",
+        )
+    return [EmployeeLeft(command.left_on, now)]

@@ -14,8 +14,8 @@ from handlers.commands import CommandHandler
 from handlers.repository import Repository
 from tests.support.clock import FakeClock
 from workflow.commands import RecordInterviewHeld, ScheduleInterview, SubmitPreparation
-from workflow.errors import DomainError
 from workflow.employee import RegisterEmployee
+from workflow.errors import DomainError
 
 HR = Actor("hr", Role.HR)
 
@@ -55,7 +55,7 @@ def test_a_stale_cached_version_never_overwrites(
     second.handle(HR, cycle, SubmitPreparation(Side.MANAGER, ("b",)))
     result = first.handle(HR, cycle, SubmitPreparation(Side.EMPLOYEE, ("c",)))
     assert result.version == 4  # started, prepared, prepared: appended after the other one
-    state = first._repository.cycle(cycle)  # noqa: SLF001 - read back what was stored
+    state = first._repository.cycle(cycle)
     assert state.preparations[Side.MANAGER].talking_points == ("b",)
     assert state.preparations[Side.EMPLOYEE].talking_points == ("c",)
 
