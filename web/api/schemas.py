@@ -1,0 +1,291 @@
+"""The JSON API's schemas: they validate every request and *are* the OpenAPI document.
+
+pydantic v2 models, read by flask-openapi3 both to check a request before the view runs and to
+write `/api/openapi.json`, so the document cannot drift from what the server accepts. Request
+models are strict (no "12" for 12) and refuse unknown fields, so a typo is named rather than
+silently dropped. Field names are the public contract of DESIGN.md §5.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$"
+
+
+def _iso_time(value: object) -> datetime:
+    """ISO 8601 text only (pydantic would also take a number of seconds)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("give a time as ISO 8601 text, e.g. 2027-02-01T10:00:00+01:00")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {value!r}") from None
+
+
+def _iso_date(value: object) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("give a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+Time = Annotated[
+    datetime,
+    PlainValidator(_iso_time),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A moment; without an offset it is read in the organisation's time zone (POP_TIMEZONE)."""
+
+Day = Annotated[
+    date, PlainValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})
+]
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+Text = Annotated[str, Field(max_length=4000)]
+Side = Literal["employee", "manager"]
+
+
+class Request(BaseModel):
+    """Base of request bodies: strict types, unknown fields refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+class Reply(BaseModel):
+    """Base of response bodies: documented fields, more may follow (the API grows)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- headers, path and query -----------------------------------------------------------------
+
+
+class CommandHeaders(BaseModel):
+    """Headers every POST honours."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    idempotency_key: str | None = Field(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes a retried POST safe: the first result is returned again.",
+    )
+    if_match: str | None = Field(
+        None,
+        alias="If-Match",
+        max_length=64,
+        description="The cycle version the client read; a stale one is refused with 412.",
+    )
+
+
+class CyclePath(BaseModel):
+    cycle_id: str = Field(description="The cycle's id.")
+
+
+class AsOfQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    as_of: Time | None = Field(None, description="The cycle as it stood at this moment.")
+
+
+class FollowupsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["pending", "fired"] | None = None
+    due_before: Time | None = None
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+
+class NewEmployee(Request):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    manager_id: Id | None = None
+    language: Literal["nl", "en"] | None = None
+    employee_id: Id | None = Field(None, description="The employee number (default: a new id).")
+
+
+class NewCycle(Request):
+    employee_id: Id
+    manager_id: Id
+    reason: Literal["periodic", "problem", "on_demand"]
+    interview_at: Time | None = None
+
+
+class Preparation(Request):
+    author: Side
+    talking_points: Annotated[list[Text], Field(min_length=1, max_length=50)]
+
+
+class InterviewSchedule(Request):
+    scheduled_at: Time
+
+
+class InterviewHeld(Request):
+    held_at: Time | None = None
+    summary: Text | None = None
+    follow_up_at: Time | None = Field(None, description="Plan a second talk.")
+
+
+class SupportIn(Request):
+    own_hours: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    coach_hours: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    budget_eur: Annotated[float, Field(ge=0, le=100_000_000)] | None = None
+    coach: Text | None = None
+    materials: Text | Annotated[list[Text], Field(max_length=50)] | None = Field(
+        default=None, description="Learning materials: a list, or one text."
+    )
+
+    def materials_tuple(self) -> tuple[str, ...]:
+        if self.materials is None:
+            return ()
+        return (self.materials,) if isinstance(self.materials, str) else tuple(self.materials)
+
+
+class GoalIn(Request):
+    title: Text
+    activity: Text
+    result: Text
+    deadline: Day
+    support: SupportIn = Field(default_factory=SupportIn)
+    term: Literal["short", "medium"] | None = None
+    starting_level: Text | None = None
+    reward: Text | None = None
+    goal_id: Id | None = None
+    carried_from: Annotated[str, Field(max_length=200)] | None = None
+
+
+class Agreement(Request):
+    goals: Annotated[list[GoalIn], Field(max_length=30)]
+
+
+class Signature(Request):
+    signer: Side
+    plan_version: int | None = Field(None, description="The plan version read before signing.")
+
+
+class Review(Request):
+    goal_id: Id | None = None
+    progress: Literal["on_track", "stalled", "done"]
+    note: Text
+
+
+class ResultIn(Request):
+    goal_id: Id
+    achieved: bool
+    effect: Text | None = None
+
+
+class Evaluation(Request):
+    results: Annotated[list[ResultIn], Field(max_length=30)]
+    summary: Text | None = None
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class EmployeeCreated(Reply):
+    employee_id: str
+
+
+class CommandDone(Reply):
+    cycle_id: str
+    phase: str
+    version: int
+
+
+class SupportOut(Reply):
+    own_hours: float | None = None
+    coach_hours: float | None = None
+    budget_eur: float | None = None
+    coach: str | None = None
+    materials: list[str] = Field(default_factory=list)
+
+
+class GoalOut(Reply):
+    goal_id: str
+    title: str
+    activity: str
+    result: str
+    deadline: date
+    support: SupportOut
+    term: str
+    status: str
+
+
+class FollowUp(Reply):
+    kind: str
+    cycle_id: str
+    due_at: datetime
+    status: Literal["pending", "fired"]
+    fired_at: datetime | None = None
+
+
+class Cycle(Reply):
+    cycle_id: str
+    employee_id: str
+    manager_id: str
+    phase: str
+    version: int
+    goals: list[GoalOut]
+    next_followup: FollowUp | None
+
+
+class Actor(Reply):
+    id: str
+    role: str
+    on_behalf_of: str | None
+
+
+class HistoryEvent(Reply):
+    position: int
+    type: str
+    at: datetime
+    actor: Actor
+    data: dict[str, Any]
+
+
+class History(Reply):
+    events: list[HistoryEvent]
+
+
+class FollowUps(Reply):
+    followups: list[FollowUp]
+
+
+class Violation(BaseModel):
+    letter: Literal["S", "M", "A", "R", "T"]
+    field: str
+    message: str
+
+
+class FieldIssue(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem details); `field` names the input to fix."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None
+    violations: list[Violation] | None = Field(None, description="Every SMART letter failed.")
+    allowed: list[str] | None = Field(None, description="What the cycle's phase allows now.")
+    errors: list[FieldIssue] | None = Field(None, description="Every field that failed.")

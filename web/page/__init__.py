@@ -1,0 +1,141 @@
+"""The status page: an overview at a glance, and a page per cycle (server-rendered HTML).
+
+Reads go to `StatusQueries` (the read side); the page never writes except the login session.
+Dutch or English by `?lang=`, then the browser's Accept-Language, then POP_LANGUAGE.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from handlers.actor import Role
+from handlers.history import HistoryEntry, cycle_history
+from web.access import may_see, viewer_side, visibility
+from web.i18n import LANGUAGES, pick_language, text
+from web.page.format import register_filters, support_text
+from web.page.login import CSRF_FIELD, csrf_ok, csrf_token, log_in, log_out, logged_in
+from web.services import services
+from workflow.errors import NotFound
+from workflow.privacy import visible_talking_points
+
+page = Blueprint("page", __name__)
+register_filters(page)
+PER_PAGE = 20
+
+
+def _lang() -> str:
+    requested = request.args.get("lang")
+    if requested in LANGUAGES:
+        session["lang"] = requested
+    chosen = session.get("lang") if isinstance(session.get("lang"), str) else None
+    default = services().popcycle.settings.language
+    return pick_language(chosen, list(request.accept_languages), default)
+
+
+@page.context_processor
+def _helpers() -> dict[str, Any]:
+    lang = _lang()
+    return {
+        "lang": lang,
+        "t": lambda key, **values: text(key, lang, **values),
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": csrf_token,
+        "support_text": lambda support: support_text(support, lang),
+    }
+
+
+def _number(name: str) -> int:
+    raw = request.args.get(name, "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+
+
+@page.get("/login")
+def login_form() -> str:
+    return render_template("login.html", error=None)
+
+
+@page.post("/login")
+def login() -> BaseResponse | tuple[str, int]:
+    if not csrf_ok():
+        return render_template("login.html", error="bad_form"), 400
+    if log_in(request.form.get("token", "")) is None:
+        return render_template("login.html", error="bad_token"), 401
+    return redirect(url_for("page.status"))
+
+
+@page.post("/logout")
+def logout() -> BaseResponse | tuple[str, int]:
+    if not csrf_ok():
+        return render_template("login.html", error="bad_form"), 400
+    log_out()
+    return redirect(url_for("page.login_form"))
+
+
+@page.get("/")
+def status() -> BaseResponse | str:
+    """Counts per phase, overdue and due-soon cycles, managers over capacity, all cycles."""
+    principal = logged_in()
+    if principal is None:
+        return redirect(url_for("page.login_form"))
+    web = services()
+    queries = web.queries
+    now = web.popcycle.clock()
+    where = visibility(
+        principal,
+        manager_id=request.args.get("manager") or None,
+        department=request.args.get("department") or None,
+    )
+    return render_template(
+        "status.html",
+        principal=principal,
+        where=where,
+        counts=queries.phase_counts(where),
+        overdue=queries.overdue(where, now, _number("overdue_page"), PER_PAGE),
+        due_soon=queries.due_soon(where, now, _number("due_page"), PER_PAGE),
+        capacity=queries.over_capacity() if principal.role is Role.HR else None,
+        cycles=queries.cycles(where, _number("page"), PER_PAGE),
+        managers=queries.managers() if principal.role is Role.HR else [],
+        departments=queries.departments(),
+        args=request.args.to_dict(),
+    )
+
+
+@page.get("/cycles/<cycle_id>")
+def cycle(cycle_id: str) -> BaseResponse | str | tuple[str, int]:
+    """The plan in the syllabus' own table, with signatures, and the whole history."""
+    principal = logged_in()
+    if principal is None:
+        return redirect(url_for("page.login_form"))
+    web = services()
+    repository = web.popcycle.repository
+    try:
+        state = repository.cycle(cycle_id)
+    except NotFound:
+        abort(404)
+    if not may_see(principal, state):
+        abort(404)
+    now = web.popcycle.clock()
+    history = cycle_history(repository, cycle_id)
+    people = {pid: web.queries.person(pid) for pid in (state.employee_id, state.manager_id)}
+    return render_template(
+        "cycle.html",
+        principal=principal,
+        state=state,
+        people=people,
+        talking_points=visible_talking_points(state, viewer_side(principal), now),
+        history=history,
+        signed_on=_signed_on(history, state.plan_version),
+    )
+
+
+def _signed_on(history: list[HistoryEntry], plan_version: int) -> dict[str, datetime]:
+    """When each side signed the current plan version (the syllabus' signature block)."""
+    return {
+        str(entry.data["signer"]): entry.at
+        for entry in history
+        if entry.type == "PlanSigned" and entry.data.get("plan_version") == plan_version
+    }

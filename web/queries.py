@@ -1,0 +1,124 @@
+"""The narrow read side the status page, the calendar and the list endpoints rely on.
+
+`StatusQueries` is what the web asks of the read models; `web.read_models.ReadModelQueries`
+answers it from the projections' SQL tables (handlers/projections/) and the scheduler's
+`followups` table. Single cycles for the API are replayed from the log instead, because
+`GET /api/cycles/{id}?as_of=` needs any past moment, which no read model keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Generic, Protocol, TypeVar
+
+from handlers.actor import Role
+
+DUE_SOON = timedelta(days=30)
+REVIEW_EVERY = timedelta(days=90)
+"""Planned progress reviews in the feed: quarterly after signing, until the scheduler's own."""
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRow:
+    """One cycle as the status page lists it."""
+
+    cycle_id: str
+    employee_id: str
+    employee_name: str
+    manager_id: str
+    manager_name: str
+    department: str | None
+    phase: str
+    version: int
+    due_at: datetime | None
+    due_what: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerLoad:
+    manager_id: str
+    name: str
+    reports: int
+    hours: float
+    capacity_hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRow:
+    kind: str
+    cycle_id: str
+    due_at: datetime
+    status: str
+    fired_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarItem:
+    """One entry of a person's calendar feed; `key` stays the same when the date moves."""
+
+    key: str
+    cycle_id: str
+    kind: str  # interview | goal_deadline | review | evaluation
+    title: str  # the goal's title for a deadline; the kind says the rest
+    start: datetime | date
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, with what the pager needs."""
+
+    items: Sequence[T]
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which cycles: those the viewer may see, optionally of one manager or department."""
+
+    viewer_role: Role
+    viewer_id: str | None
+    manager_id: str | None = None
+    department: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who someone is, as the page and the feed need it."""
+
+    person_id: str
+    name: str
+    language: str
+    manager_id: str | None
+
+
+class StatusQueries(Protocol):
+    """Everything the web reads besides single cycles (which it replays for `as_of`)."""
+
+    def phase_counts(self, where: Filter) -> dict[str, int]: ...
+    def cycles(self, where: Filter, number: int, per_page: int) -> Page[CycleRow]: ...
+    def overdue(
+        self, where: Filter, now: datetime, number: int, per_page: int
+    ) -> Page[CycleRow]: ...
+    def due_soon(
+        self, where: Filter, now: datetime, number: int, per_page: int
+    ) -> Page[CycleRow]: ...
+    def over_capacity(self) -> list[ManagerLoad]: ...
+    def managers(self) -> list[tuple[str, str]]: ...
+    def departments(self) -> list[str]: ...
+    def person(self, person_id: str) -> Person | None: ...
+    def calendar(self, person_id: str) -> list[CalendarItem]: ...
+    def next_followup(self, cycle_id: str) -> FollowUpRow | None: ...
+    def followups(
+        self, where: Filter, status: str | None, due_before: datetime | None
+    ) -> list[FollowUpRow]: ...
+    def lag(self) -> int | None: ...
