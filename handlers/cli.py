@@ -24,7 +24,6 @@ from handlers.cli_demo import demo
 from handlers.cli_employee import employee
 from handlers.cli_import import register_import_commands
 from handlers.cli_projections import register_read_side  # pop projections, pop worker (issue 3)
-from handlers.cli_serve import serve  # web: pop serve (issue 5)
 from handlers.cli_tokens import calendar, token  # web: pop token, pop calendar (issue 5)
 from handlers.logs import configure_logging
 from handlers.settings import SettingsError
@@ -70,7 +69,6 @@ cli.add_command(demo)
 # --- web (issue 5): access tokens, calendar links, the embedded server ---
 cli.add_command(token)
 cli.add_command(calendar)
-cli.add_command(serve)
 cli.add_command(verify)
 cli.add_command(forget)
 cli.add_command(export)

@@ -14,7 +14,7 @@ import pytest
 
 from handlers.actor import Role
 from handlers.bootstrap import Popcycle
-from handlers.cli_serve import seed_demo_if_empty
+from web.cli import seed_demo_if_empty
 from handlers.tokens import TokenStore
 from tests.support.chromium import Chromium, chromium_binary
 from web.queries import Filter
