@@ -275,47 +275,12 @@ def test_bad_input_is_one_line_exit_nonzero_and_changes_nothing(
 def test_a_retried_command_with_the_same_idempotency_key_applies_once(pop: Run) -> None:
     pop("employee", "add", "--id", "m1", "--name", "M", "--email", "m@example.nl")
     pop("employee", "add", "--id", "e1", "--name", "E", "--email", "e@example.nl")
-    first = _json(
-        pop(
-            "cycle",
-            "start",
-            "--employee",
-            "e1",
-            "--manager",
-            "m1",
-            "--idempotency-key",
-            "k-1",
-            "--json",
-        )
-    )
-    again = _json(
-        pop(
-            "cycle",
-            "start",
-            "--employee",
-            "e1",
-            "--manager",
-            "m1",
-            "--idempotency-key",
-            "k-1",
-            "--json",
-        )
-    )
+    start = ("cycle", "start", "--employee", "e1", "--manager", "m1", "--idempotency-key", "k-1")
+    first = _json(pop(*start, "--json"))
+    again = _json(pop(*start, "--json"))
     assert again["cycle_id"] == first["cycle_id"]
     assert again["replayed"] is True
-    other = pop(
-        "cycle",
-        "start",
-        "--employee",
-        "e1",
-        "--manager",
-        "m1",
-        "--reason",
-        "problem",
-        "--idempotency-key",
-        "k-1",
-        ok=False,
-    )
+    other = pop(*start, "--reason", "problem", ok=False)
     assert other.returncode == 1
     assert "already used for a different request" in other.stderr
 
