@@ -134,7 +134,7 @@ def run(kind: str, employees: int, due: int, repeats: int) -> None:
             clock.set(now)
             figures: dict[str, list[float]] = {"raw select+mark": [], "claim": [], "fire": []}
             for repeat in range(repeats):
-                for name in figures:
+                for name, values in figures.items():
                     if name == "fire" and repeat > 0:
                         continue  # firing appends events: only the first run is comparable
                     reset(app)
@@ -146,9 +146,9 @@ def run(kind: str, employees: int, due: int, repeats: int) -> None:
                     else:
                         count = scheduler.tick()
                     seconds = time.perf_counter() - started
-                    figures[name].append(count / seconds)
+                    values.append(count / seconds)
                     progress(f"  repeat {repeat + 1}: {name}: {count} in {seconds:.2f} s")
-    baseline = figures["raw select+mark"]  # noqa: PLR1733 - the baseline by name
+    baseline = figures["raw select+mark"]
     raw = statistics.median(baseline)
     print(f"\n{kind}: {employees} open cycles, {due} follow-ups due in the same minute")
     print(

@@ -14,9 +14,9 @@ import pytest
 
 from handlers.actor import Role
 from handlers.bootstrap import Popcycle
-from web.cli import seed_demo_if_empty
 from handlers.tokens import TokenStore
 from tests.support.chromium import Chromium, chromium_binary
+from web.cli import seed_demo_if_empty
 from web.queries import Filter
 from web.read_models import ReadModelQueries
 
