@@ -29,13 +29,24 @@ compare runs of the same moment). Progress goes to stderr, the tables to stdout.
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, make_url
 
 from events.codec import encode
 from events.domain import (
@@ -122,13 +133,11 @@ def synthesize_log(
     by round, so consecutive positions belong to different streams, as with many people at
     work. Returns the number of events appended.
     """
-    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    rng = random.Random(seed)
     managers = [f"M{index:05d}" for index in range(max(1, employees // 10))]
     keys = _create_keys(app, [*managers, *(f"E{i:06d}" for i in range(employees))])
     people = [_manager(manager_id) for manager_id in managers]
-    people += [
-        _employee(f"E{index:06d}", managers, rng) for index in range(employees)
-    ]
+    people += [_employee(f"E{index:06d}", managers, rng) for index in range(employees)]
     versions: dict[str, int] = {}
     written = 0
     for round_index in range(max(len(p.steps) for p in people)):
@@ -270,7 +279,9 @@ def _cycle(person: _Person, manager: str, target: str, rng: random.Random) -> No
         commands.append(CancelCycle("left the organisation"))
 
     def start(now: datetime) -> Step:
-        command = StartCycle(cycle_id, employee_id, manager, Reason.PERIODIC, now + timedelta(days=40))
+        command = StartCycle(
+            cycle_id, employee_id, manager, Reason.PERIODIC, now + timedelta(days=40)
+        )
         events = decide(None, command, now)
         cycle.state = _fold(None, events)
         return [
@@ -283,7 +294,9 @@ def _cycle(person: _Person, manager: str, target: str, rng: random.Random) -> No
         person.steps.append(_step(cycle, cycle_id, employee_id, command))
     if target == "cancelled":
         person.steps.append(
-            lambda now: [(employee_stream(employee_id), [EmployeeLeft(now.date(), now)], employee_id)]
+            lambda now: [
+                (employee_stream(employee_id), [EmployeeLeft(now.date(), now)], employee_id)
+            ]
         )
     if target == "restarted":
         person.steps.append(_restart(cycle, employee_id))
@@ -335,3 +348,458 @@ def _fold(state: CycleState | None, events: list[Any]) -> CycleState:
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+DEFAULT_EVENTS = 100_000
+BIG_EVENTS = 1_000_000
+DEFAULT_REPEATS = 3
+#: Events per employee `synthesize_log` writes (about 12.7), to size a log.
+EVENTS_PER_EMPLOYEE = 12.7
+RAW_BATCH = 1000
+CASES = ("catch-up", "rebuild", "raw", "raw-driver", "peer")
+LABELS = {
+    "catch-up": "catch-up (position order, live tables)",
+    "rebuild": "rebuild (shadow tables, swap)",
+    "raw": "raw ceiling (SQLAlchemy Core batches)",
+    "raw-driver": "raw, driver only (orientation)",
+    "peer": "peer: eventsourcing reconstructs",
+}
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One prepared database: our URL, the peer's environment, where the peer's ids are."""
+
+    url: str
+    peer_env: dict[str, str]
+    peer_ids: Path
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    seconds: float
+    events: int
+    peak_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+# -- the child: one measurement in a fresh process ------------------------------------------
+
+
+def child(case: str, target: Target) -> Measured:
+    """Run one case; only the measured part is timed. Peak memory is this process's own."""
+    from handlers.logs import configure_logging
+
+    configure_logging("WARNING")
+    if case == "peer":
+        return _peer(target)
+    from bench.workload import wire
+
+    app = wire(target.url)
+    try:
+        work = {
+            "catch-up": _catch_up,
+            "rebuild": _rebuild,
+            "raw": _raw,
+            "raw-driver": _raw_driver,
+        }[case]
+        seconds, events = work(app)
+    finally:
+        app.close()
+    return Measured(seconds, events, _peak_mb())
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike `ru_maxrss`, not inherited from the
+    parent across fork and exec)."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _catch_up(app: Popcycle) -> tuple[float, int]:
+    from handlers.projections.registry import PROJECTIONS
+    from handlers.projections.schema import checkpoints_table
+    from handlers.projections.service import ProjectionService
+
+    with app.engine.begin() as connection:  # reset, not measured
+        for projection in PROJECTIONS:
+            for table in reversed(projection.live.tables):
+                connection.execute(table.delete())
+        connection.execute(checkpoints_table.update().values(position=0))
+    service = ProjectionService.from_app(app)
+    started = time.perf_counter()
+    service.catch_up_all()
+    return time.perf_counter() - started, app.store.head()[0]
+
+
+def _rebuild(app: Popcycle) -> tuple[float, int]:
+    from handlers.projections.service import ProjectionService
+
+    service = ProjectionService.from_app(app)
+    started = time.perf_counter()
+    service.rebuild()
+    return time.perf_counter() - started, app.store.head()[0]
+
+
+def _final_rows(app: Popcycle) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The read models' rows as the projections left them, and empty copies of their tables
+    (same columns, keys and indexes, names suffixed `__raw`) to insert them into."""
+    from sqlalchemy import select
+
+    from handlers.projections.registry import PROJECTIONS
+    from handlers.projections.schema import shadow_metadata
+
+    copies: list[tuple[Any, list[dict[str, Any]]]] = []
+    with app.engine.begin() as connection:
+        for projection in PROJECTIONS:
+            raw = projection.bind(shadow_metadata(), "__raw")
+            for table, copy in zip(projection.live.tables, raw.tables, strict=True):
+                rows = [dict(row._mapping) for row in connection.execute(select(table))]
+                copy.drop(connection, checkfirst=True)
+                copy.create(connection)
+                copies.append((copy, rows))
+    return copies
+
+
+def _raw(app: Popcycle) -> tuple[float, int]:
+    """Read the same events, typed, and insert the final rows, in plain Core batches."""
+    from sqlalchemy import bindparam, select
+
+    from events.database import write_transaction
+    from events.schema import events_table
+
+    copies = _final_rows(app)
+    c = events_table.c
+    query = (
+        select(c.position, c.stream_id, c.version, c.type, c.schema_version, c.data)
+        .where(c.position > bindparam("after"))
+        .order_by(c.position)
+        .limit(RAW_BATCH)
+    )
+    head = app.store.head()[0]
+    batches = max(1, -(-head // RAW_BATCH))
+    started = time.perf_counter()
+    position = batch = 0
+    while True:
+        with write_transaction(app.engine) as connection:
+            found = connection.execute(query, {"after": position}).all()
+            if not found:
+                break
+            position = found[-1][0]
+            for table, rows in copies:
+                share = rows[len(rows) * batch // batches : len(rows) * (batch + 1) // batches]
+                if share:
+                    connection.execute(insert(table), share)
+        batch += 1
+    return time.perf_counter() - started, head
+
+
+def _raw_driver(app: Popcycle) -> tuple[float, int]:
+    """The same through the DB-API cursor: no SQLAlchemy, event data left unparsed.
+
+    The rows are converted to their stored form beforehand (not timed), as the projections'
+    own `TableCodec` converts them.
+    """
+    from handlers.projections.rows import codec
+
+    copies = _final_rows(app)
+    head = app.store.head()[0]
+    postgres = app.engine.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    data = "data::text" if postgres else "data"
+    select_sql = (
+        f"SELECT position, stream_id, version, type, schema_version, {data} FROM events "
+        f"WHERE position > {mark} ORDER BY position LIMIT {RAW_BATCH}"
+    )
+    plans = []
+    for table, rows in copies:
+        table_codec = codec(table, app.engine.dialect)
+        params = [
+            tuple(table_codec.bind(name, row[name]) for name in table_codec.columns) for row in rows
+        ]
+        plans.append((table_codec.insert_sql, params))
+    batches = max(1, -(-head // RAW_BATCH))
+    connection = app.engine.raw_connection()
+    try:
+        started = time.perf_counter()
+        cursor = connection.cursor()
+        position = batch = 0
+        while True:
+            if not postgres:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(select_sql, (position,))
+            found = cursor.fetchall()
+            if not found:
+                _commit(connection, cursor, postgres=postgres)
+                break
+            position = found[-1][0]
+            for sql, params in plans:
+                share = params[
+                    len(params) * batch // batches : len(params) * (batch + 1) // batches
+                ]
+                if share:
+                    cursor.executemany(sql, share)
+            _commit(connection, cursor, postgres=postgres)
+            batch += 1
+        seconds = time.perf_counter() - started
+    finally:
+        connection.close()
+    return seconds, head
+
+
+def _commit(connection: Any, cursor: Any, *, postgres: bool) -> None:
+    if postgres:
+        connection.commit()
+    else:
+        cursor.execute("COMMIT")  # pysqlite runs in autocommit under make_engine: BEGIN by hand
+
+
+# -- the peer -------------------------------------------------------------------------------
+
+
+@cache
+def _peer_classes() -> tuple[Any, Any]:
+    """The peer's classes, made on demand so that importing this module needs no
+    `eventsourcing` (the tests import the log generator); their topics are registered, since
+    classes made in a function cannot be found by their qualified name."""
+    from uuid import UUID
+
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate, event
+    from eventsourcing.utils import get_topic, register_topic
+
+    class PeerStream(Aggregate):
+        """One aggregate per stream; each event folds its fields into the state, as ours do."""
+
+        @event("Started")
+        def __init__(self, kind: str, data: dict[str, Any]) -> None:
+            self.kind = kind
+            self.state = dict(data)
+            self.events = 1
+
+        @event("Recorded")
+        def record(self, kind: str, data: dict[str, Any]) -> None:
+            self.kind = kind
+            self.state.update(data)
+            self.events += 1
+
+    class PeerApp(Application[UUID]):
+        name = "Peer"
+
+    for cls in (PeerStream, PeerStream.Started, PeerStream.Recorded):
+        register_topic(get_topic(cls), cls)
+    return PeerStream, PeerApp
+
+
+def store_peer(app: Popcycle, target: Target) -> None:
+    """Setup: the same events in the peer's own store, one aggregate per stream."""
+    stream_class, app_class = _peer_classes()
+    peer = app_class(env=target.peer_env)
+    try:
+        aggregates: dict[str, Any] = {}
+        for stored in app.store.read_all(0, batch_size=5000):
+            aggregate = aggregates.get(stored.stream_id)
+            if aggregate is None:
+                aggregates[stored.stream_id] = stream_class(stored.type, stored.data)
+            else:
+                aggregate.record(stored.type, stored.data)
+        ids = [str(aggregate.id) for aggregate in aggregates.values()]
+        for part in chunks(list(aggregates.values()), 500):
+            peer.save(*part)
+    finally:
+        peer.close()
+    target.peer_ids.write_text("\n".join(ids), encoding="utf-8")
+
+
+def _peer(target: Target) -> Measured:
+    from uuid import UUID
+
+    _stream_class, app_class = _peer_classes()
+    ids = [UUID(line) for line in target.peer_ids.read_text(encoding="utf-8").split()]
+    peer = app_class(env=target.peer_env)
+    try:
+        started = time.perf_counter()
+        events = sum(peer.repository.get(aggregate_id).events for aggregate_id in ids)
+        seconds = time.perf_counter() - started
+    finally:
+        peer.close()
+    return Measured(seconds, events, _peak_mb())
+
+
+# -- the parent: databases, logs, repeats, the table ----------------------------------------
+
+
+@contextmanager
+def databases(kind: str, folder: Path) -> Iterator[Callable[[str], tuple[str, dict[str, str]]]]:
+    """A factory of fresh, empty databases of `kind`: (our URL, the peer's environment)."""
+    if kind == "sqlite":
+
+        def fresh_sqlite(name: str) -> tuple[str, dict[str, str]]:
+            ours, theirs = folder / f"{name}.sqlite3", folder / f"{name}-peer.sqlite3"
+            return f"sqlite:///{ours}", {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(theirs),
+            }
+
+        yield fresh_sqlite
+        return
+    from tests.support.postgres import running_postgres
+
+    progress("starting a throwaway PostgreSQL server…")
+    with running_postgres("bench_admin") as admin_url:
+        admin = make_url(admin_url)
+
+        def fresh_postgres(name: str) -> tuple[str, dict[str, str]]:
+            import psycopg
+            from psycopg import sql
+
+            with psycopg.connect(
+                host=admin.host,
+                port=admin.port,
+                user=admin.username,
+                dbname="postgres",
+                autocommit=True,
+            ) as connection:
+                for database in (name, f"{name}_peer"):
+                    connection.execute(
+                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
+                    )
+            url = admin.set(database=name).render_as_string(hide_password=False)
+            return url, {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": f"{name}_peer",
+                "POSTGRES_HOST": str(admin.host),
+                "POSTGRES_PORT": str(admin.port),
+                "POSTGRES_USER": str(admin.username),
+                "POSTGRES_PASSWORD": admin.password or "",
+            }
+
+        yield fresh_postgres
+
+
+def prepare(url: str, peer_env: dict[str, str], events: int, folder: Path, name: str) -> Target:
+    """Migrate, write the log, fill the peer's store and the read models (all setup)."""
+    from bench.workload import wire
+    from events.migrate import upgrade
+    from handlers.projections.service import ProjectionService
+
+    upgrade(url)
+    app = wire(url)
+    try:
+        employees = max(10, round(events / EVENTS_PER_EMPLOYEE))
+        started = time.perf_counter()
+        written = synthesize_log(app, employees, progress=lambda n: None)
+        progress(f"  log: {written} events in {time.perf_counter() - started:.0f} s")
+        target = Target(url, peer_env, folder / f"{name}-peer-ids.txt", written)
+        started = time.perf_counter()
+        store_peer(app, target)
+        progress(f"  peer's store filled in {time.perf_counter() - started:.0f} s")
+        ProjectionService.from_app(app).rebuild()  # the final rows the raw ceiling inserts
+    finally:
+        app.close()
+    return target
+
+
+def run_child(case: str, target: Target) -> Measured:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.projections",
+            "--child",
+            case,
+            "--target",
+            json.dumps({**asdict(target), "peer_ids": str(target.peer_ids)}),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{case} failed:\n{done.stderr}")
+    raw = json.loads(done.stdout.strip().splitlines()[-1])
+    return Measured(raw["seconds"], raw["events"], raw["peak_mb"])
+
+
+def measure(target: Target, repeats: int) -> dict[str, list[Measured]]:
+    results: dict[str, list[Measured]] = {case: [] for case in CASES}
+    for repeat in range(repeats):
+        for case in CASES:  # interleaved: every case sees the machine in the same mood
+            found = run_child(case, target)
+            results[case].append(found)
+            progress(f"  [{repeat + 1}/{repeats}] {case:<10} {found.rate:>10,.0f} ev/s")
+    return results
+
+
+def report(title: str, results: dict[str, list[Measured]]) -> str:
+    def median_rate(case: str) -> float:
+        return statistics.median(m.rate for m in results[case])
+
+    raw, peer = median_rate("raw"), median_rate("peer")
+    lines = [
+        f"### {title}",
+        "",
+        "| case | events/s | seconds | ratio to raw ceiling | ratio to peer | peak memory |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for case in CASES:
+        rate = median_rate(case)
+        seconds = statistics.median(m.seconds for m in results[case])
+        peak = max(m.peak_mb for m in results[case])
+        lines.append(
+            f"| {LABELS[case]} | {rate:,.0f} | {seconds:.2f} | {rate / raw:.2f} | "
+            f"{rate / peer:.2f} | {peak:.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
+    parser.add_argument("--big", action="store_true", help=f"also {BIG_EVENTS:,} events")
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
+    parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--target", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        raw = json.loads(args.target)
+        target = Target(raw["url"], raw["peer_env"], Path(raw["peer_ids"]), raw["events"])
+        print(json.dumps(asdict(child(args.child, target))))
+        return
+    sizes = [args.events] + ([BIG_EVENTS] if args.big else [])
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    tables: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="popcycle-bench-") as scratch:
+        folder = Path(scratch)
+        for kind in kinds:
+            with databases(kind, folder) as fresh:
+                for size in sizes:
+                    repeats = args.repeats if size < BIG_EVENTS else 1
+                    name = f"bench_{kind}_{size}"
+                    progress(f"{kind}, {size:,} events: preparing")
+                    url, peer_env = fresh(name)
+                    target = prepare(url, peer_env, size, folder, name)
+                    results = measure(target, repeats)
+                    database = "SQLite" if kind == "sqlite" else "PostgreSQL"
+                    title = f"{database}, {target.events:,} events, median of {repeats}"
+                    tables.append(report(title, results))
+                    print(tables[-1] + "\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""What a projection is: a name, the events it reads, and tables it keeps from them.
+
+A `Projection` is bound to a set of tables (`bind(metadata, suffix)`): the live ones, or the
+shadow copies a rebuild fills. The bound projection's `apply` folds one batch of events into its
+tables on the connection it is given, inside the caller's transaction; it never commits, never
+reads the clock and never looks at other projections' tables, so that the same events give the
+same rows however they are cut into batches — which is what makes a rebuild equal the live
+tables row for row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol
+
+from sqlalchemy import Connection, MetaData, Table
+
+from handlers.projections.changes import Change
+from handlers.projections.schema import read_model_metadata
+
+
+class BoundProjection(Protocol):
+    """A projection on concrete tables."""
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        """Every table it writes, parents before children."""
+        ...
+
+    def apply(
+        self, connection: Connection, changes: Sequence[Change], *, fresh: bool = False
+    ) -> None:
+        """Fold the batch into the tables; the caller commits.
+
+        Batches come in position order, or — in a rebuild's pass `by_stream` — as whole
+        streams in stream order, and then `fresh` says that no row of those streams exists yet
+        (nothing to load).
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildPass:
+    """One pass of a rebuild over the log: some event types, in stream or in position order.
+
+    In stream order each batch holds whole streams, and `apply` is told the batch is `fresh`
+    (none of its streams has rows yet): each row is inserted once, complete, instead of being
+    loaded and rewritten by every batch it appears in. Only for rows that depend on their own
+    stream alone (and for parts, such as sums, that do not depend on the order of streams).
+    """
+
+    event_types: frozenset[str]
+    by_stream: bool
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A named projection: one checkpoint, the event types it reads, its tables."""
+
+    name: str
+    #: Only these event types are read (the checkpoint still moves past all others).
+    event_types: frozenset[str]
+    #: Event types whose personal fields it shows (names, goal titles): those are unsealed.
+    personal_types: frozenset[str]
+    bind: Callable[[MetaData, str], BoundProjection] = field(repr=False)
+    #: How a rebuild reads the log; by default one pass over `event_types` in position order,
+    #: exactly as a catch-up does. Whatever the passes, the result must equal the live tables.
+    rebuild_passes: tuple[RebuildPass, ...] = ()
+
+    @property
+    def passes(self) -> tuple[RebuildPass, ...]:
+        return self.rebuild_passes or (RebuildPass(self.event_types, by_stream=False),)
+
+    @cached_property
+    def live(self) -> BoundProjection:
+        """The projection on its live tables."""
+        return self.bind(read_model_metadata, "")

@@ -1,0 +1,150 @@
+"""`managers`: each manager's direct reports and the POP workload they bring.
+
+The syllabus (seed 004 §2.7.1) reckons four to five hours a year per employee for guiding a POP
+— preparation, feedback, the talks, coaching the progress — so a manager with twenty employees
+needs a hundred hours a year, which "can be too large an investment"; the remedy it names is to
+combine the POP talk with the evaluation talk. `HOURS_PER_EMPLOYEE` takes the middle, 4.5 hours.
+
+The table holds facts only (reports, reports with an open cycle, expected hours); the capacity
+is the organisation's setting, applied when reading (`workloads(connection, capacity_hours)`),
+so changing it needs no rebuild. A report counts while registered, not recorded as left and not
+forgotten; the row exists while the manager has at least one such report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    select,
+)
+
+from handlers.projections.rows import RowSet
+from handlers.projections.schema import ID_LENGTH
+
+HOURS_PER_EMPLOYEE = 4.5
+#: Default yearly POP capacity of a manager (POP_MANAGER_CAPACITY_HOURS overrides it):
+#: about eighteen reports, short of the syllabus' example of twenty.
+DEFAULT_CAPACITY_HOURS = 80.0
+REMEDY = {
+    "nl": "Combineer het POP-gesprek met het evaluatiegesprek (syllabus §2.7.1).",
+    "en": "Combine the POP talk with the evaluation talk (syllabus §2.7.1).",
+}
+
+
+def managers_table(metadata: MetaData, suffix: str = "") -> Table:
+    return Table(
+        f"managers{suffix}",
+        metadata,
+        Column("manager_id", String(ID_LENGTH), primary_key=True),
+        Column("reports", Integer, nullable=False),
+        Column("reports_in_cycle", Integer, nullable=False),
+        Column("workload_hours", Float, nullable=False),
+    )
+
+
+def recount(
+    connection: Connection, employees: Table, rows: RowSet, manager_ids: Collection[str]
+) -> None:
+    """Recompute the rows of `manager_ids` from the (already written) employees table."""
+    if not manager_ids:
+        return
+    e = employees.c
+    query = (
+        select(
+            e.manager_id,
+            func.count(),
+            func.sum(case((e.cycle_open, 1), else_=0)),
+        )
+        .where(
+            and_(
+                e.manager_id.in_(sorted(manager_ids)),
+                e.left_on.is_(None),
+                e.forgotten.is_(False),
+            )
+        )
+        .group_by(e.manager_id)
+    )
+    counts = {str(m): (int(n), int(open_ or 0)) for m, n, open_ in connection.execute(query)}
+    rows.load("manager_id", manager_ids)
+    for manager_id in manager_ids:
+        reports, in_cycle = counts.get(manager_id, (0, 0))
+        if reports == 0:
+            rows.remove(manager_id)
+            continue
+        rows.put(
+            {
+                "manager_id": manager_id,
+                "reports": reports,
+                "reports_in_cycle": in_cycle,
+                "workload_hours": reports * HOURS_PER_EMPLOYEE,
+            }
+        )
+
+
+def capacity_from_env() -> float:
+    """POP_MANAGER_CAPACITY_HOURS, or the default."""
+    raw = os.environ.get("POP_MANAGER_CAPACITY_HOURS")
+    if not raw:
+        return DEFAULT_CAPACITY_HOURS
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise ValueError(f"POP_MANAGER_CAPACITY_HOURS: not a number: {raw!r}") from error
+    if value <= 0:
+        raise ValueError("POP_MANAGER_CAPACITY_HOURS: must be positive")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One manager's expected yearly POP hours against the capacity."""
+
+    manager_id: str
+    name: str | None
+    reports: int
+    reports_in_cycle: int
+    workload_hours: float
+    capacity_hours: float
+
+    @property
+    def over_capacity(self) -> bool:
+        return self.workload_hours > self.capacity_hours
+
+    def remedy(self, language: str = "en") -> str | None:
+        """What the syllabus advises when over capacity (None when within it)."""
+        return REMEDY.get(language, REMEDY["en"]) if self.over_capacity else None
+
+
+def workloads(
+    connection: Connection,
+    managers: Table,
+    employees: Table,
+    *,
+    capacity_hours: float,
+    only_over: bool = False,
+) -> list[Workload]:
+    """Every manager's workload (heaviest first); with `only_over`, those above capacity."""
+    m, e = managers.c, employees.c
+    query = select(
+        m.manager_id, e.name, m.reports, m.reports_in_cycle, m.workload_hours
+    ).select_from(managers.outerjoin(employees, e.employee_id == m.manager_id))
+    if only_over:
+        query = query.where(m.workload_hours > capacity_hours)
+    query = query.order_by(m.workload_hours.desc(), m.manager_id)
+    return [
+        Workload(str(mid), name, int(n), int(k), float(hours), capacity_hours)
+        for mid, name, n, k, hours in connection.execute(query)
+    ]

@@ -1,0 +1,178 @@
+"""Catching a projection up: batches of events applied under its checkpoint, exactly once.
+
+Each batch is one write transaction that
+
+1. locks the projection's checkpoint row (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the
+   `BEGIN IMMEDIATE` of `write_transaction` already holds the database's write lock —
+   SQLAlchemy would silently drop a FOR UPDATE there anyway),
+2. reads the log head, then the next events after the checkpoint up to that head, on the same
+   connection,
+3. applies them to the read-model tables,
+4. moves the checkpoint, and commits.
+
+Two workers on one projection therefore serialise on the checkpoint row: the second one waits,
+then sees the moved checkpoint and continues after it; no event is applied twice, and a worker
+killed mid-batch rolls the batch back entirely. No event is skipped either: appends are
+serialised on the log head (`events/sqlstore.py`), so every position up to the head read in
+step 2 is committed and visible.
+
+The batch is bounded (`batch_size` events), so memory stays flat however long the log is, and a
+transaction never holds SQLite's write lock for long.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from events.database import write_transaction
+from events.sealing import KeyRing
+from handlers.projections.base import BoundProjection, Projection
+from handlers.projections.changes import HEAD_QUERY, changes_query, read_changes
+from handlers.projections.schema import checkpoints_table
+
+#: Events per catch-up transaction: big enough to amortise the commit, small enough to keep
+#: SQLite's write lock short (appends wait for it) and memory flat.
+DEFAULT_BATCH_SIZE = 1000
+
+_checkpoint = checkpoints_table.c
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one catch-up transaction did."""
+
+    applied: int  # events applied (of the projection's types)
+    position: int  # the checkpoint after the batch
+    head: int  # the log head the batch read up to
+
+    @property
+    def caught_up(self) -> bool:
+        return self.position >= self.head
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpOutcome:
+    """What a catch-up (several batches) did."""
+
+    name: str
+    applied: int
+    batches: int
+    position: int
+    head: int
+    seconds: float
+
+    @property
+    def caught_up(self) -> bool:
+        return self.position >= self.head
+
+
+def ensure_checkpoint(connection: Connection, name: str) -> None:
+    """Create the projection's checkpoint at position 0 if it has none (idempotent)."""
+    values = {"name": name, "position": 0, "updated_at": datetime.now(UTC)}
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            postgresql.insert(checkpoints_table).values(values).on_conflict_do_nothing()
+        )
+    else:
+        connection.execute(sqlite.insert(checkpoints_table).values(values).on_conflict_do_nothing())
+
+
+def lock_checkpoint(connection: Connection, name: str) -> int:
+    """The checkpoint's position, locked until the transaction ends."""
+    query = select(_checkpoint.position).where(_checkpoint.name == name)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    position = connection.execute(query).scalar()
+    if position is None:
+        ensure_checkpoint(connection, name)
+        position = connection.execute(query).scalar_one()
+    return int(position)
+
+
+def move_checkpoint(connection: Connection, name: str, position: int) -> None:
+    connection.execute(
+        update(checkpoints_table)
+        .where(_checkpoint.name == name)
+        .values(position=position, updated_at=datetime.now(UTC))
+    )
+
+
+def read_checkpoints(connection: Connection) -> dict[str, int]:
+    query = select(_checkpoint.name, _checkpoint.position)
+    return {str(name): int(position) for name, position in connection.execute(query)}
+
+
+class Runner:
+    """Applies one projection's batches on one engine (thread-safe: no state between calls)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        projection: Projection,
+        keys: KeyRing,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.engine = engine
+        self.projection = projection
+        self.keys = keys
+        self.batch_size = batch_size
+        self._query = changes_query(projection.event_types)
+
+    def apply_next(
+        self, connection: Connection, bound: BoundProjection, after: int, until: int
+    ) -> tuple[int, int]:
+        """Apply the next batch after `after` (≤ `until`) on `bound`: (applied, new position).
+
+        The caller holds the transaction; the new position is `until` once nothing is left.
+        """
+        changes = read_changes(
+            connection,
+            self._query,
+            {"after": after, "until": until, "limit": self.batch_size},
+            personal=self.projection.personal_types,
+            keys=self.keys,
+        )
+        if changes:
+            bound.apply(connection, changes)
+        if len(changes) < self.batch_size:
+            return len(changes), until
+        return len(changes), changes[-1].position
+
+    def run_batch(self) -> BatchOutcome:
+        """One transaction: lock the checkpoint, apply the next batch, move the checkpoint."""
+        name = self.projection.name
+        with write_transaction(self.engine) as connection:
+            position = lock_checkpoint(connection, name)
+            head = int(connection.execute(HEAD_QUERY).scalar() or 0)
+            if position >= head:
+                return BatchOutcome(0, position, head)
+            applied, moved = self.apply_next(connection, self.projection.live, position, head)
+            move_checkpoint(connection, name, moved)
+        return BatchOutcome(applied, moved, head)
+
+    def catch_up(self, *, budget_seconds: float | None = None) -> CatchUpOutcome:
+        """Run batches until the projection is at the head (or the time budget is spent)."""
+        started = time.monotonic()
+        applied = batches = 0
+        while True:
+            outcome = self.run_batch()
+            batches += 1
+            applied += outcome.applied
+            spent = time.monotonic() - started
+            if outcome.caught_up or (budget_seconds is not None and spent >= budget_seconds):
+                return CatchUpOutcome(
+                    self.projection.name,
+                    applied,
+                    batches,
+                    outcome.position,
+                    outcome.head,
+                    spent,
+                )

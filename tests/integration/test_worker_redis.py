@@ -1,0 +1,301 @@
+"""Production mode: a real redis-server and real worker processes (`pop worker`, `dramatiq`).
+
+- A worker killed with SIGKILL in the middle of a catch-up loses nothing: after a restart the
+  read models equal a rebuild from scratch (the killed batch rolled back; the new worker's
+  sweep redoes it at once, without waiting for Redis to redeliver the lost message).
+- Two workers on one projection at once double nothing: every event is applied exactly once
+  in all (their own logs say how many each applied) and the result equals a rebuild.
+- A crash between append and nudge (no nudge at all, or a nudge whose message got lost while
+  the coalescing gate stays shut) is caught up by the sweep within its interval.
+- A command run in another process nudges the workers through Redis after its commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from bench.projections import synthesize_log
+from events.database import make_engine
+from events.migrate import upgrade
+from events.schema import events_table
+from handlers.bootstrap import Popcycle, bootstrap
+from handlers.commands import CommandHandler
+from handlers.projections.nudge import RedisGate
+from handlers.projections.registry import PROJECTIONS
+from handlers.projections.runner import read_checkpoints
+from handlers.projections.service import ProjectionService
+from handlers.projections.snapshot import snapshot
+from handlers.settings import Settings
+from tests.integration.test_projection_models import HR, register, wipe
+from tests.support.clock import FakeClock
+from tests.support.redis import running_redis
+from workflow.employee import RegisterEmployee
+
+KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def flushed_redis(redis_url: str) -> str:
+    """Our own server (see tests/support/redis.py), emptied between tests."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'pop.sqlite3'}"
+        upgrade(url)
+        return url
+    url = str(request.getfixturevalue("postgres_url"))
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        wipe(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
+class Processes:
+    """Worker processes started by a test, killed and reaped at its end (by PID)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.folder / f"worker-{len(self.started)}.log").open("wb")
+        process = subprocess.Popen(
+            argv, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.started.append((process, log))
+        return process
+
+    def log_of(self, process: subprocess.Popen[bytes]) -> str:
+        index = [p for p, _ in self.started].index(process)
+        return (self.folder / f"worker-{index}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process, _log in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process, log in self.started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            log.close()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    running = Processes(tmp_path)
+    yield running
+    running.stop_all()
+
+
+def worker_env(database: str, broker: str, **extra: str) -> dict[str, str]:
+    return {
+        "POP_DATABASE_URL": database,
+        "POP_BROKER_URL": broker,
+        "POP_SWEEP_SECONDS": "1",
+        **extra,
+    }
+
+
+POP_WORKER = [sys.executable, "-m", "handlers", "--log-level", "INFO", "worker", "--threads", "2"]
+DRAMATIQ = [
+    sys.executable,
+    "-m",
+    "dramatiq",
+    "handlers.workers",
+    "--processes",
+    "1",
+    "--threads",
+    "2",
+]
+
+
+def wire(database: str, broker: str | None) -> Popcycle:
+    env = {"POP_DATABASE_URL": database} | ({"POP_BROKER_URL": broker} if broker else {})
+    return bootstrap(Settings.from_env(env), FakeClock())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def caught_up(app: Popcycle) -> bool:
+    return all(lag.caught_up for lag in ProjectionService.from_app(app).lag())
+
+
+def positions(app: Popcycle) -> dict[str, int]:
+    with app.engine.connect() as connection:
+        return read_checkpoints(connection)
+
+
+def assert_equals_a_rebuild(app: Popcycle) -> None:
+    live = snapshot(app.engine, PROJECTIONS)
+    ProjectionService.from_app(app).rebuild()
+    assert snapshot(app.engine, PROJECTIONS) == live
+
+
+@pytest.mark.parametrize("database", KINDS, indirect=True)
+def test_a_worker_killed_mid_catch_up_loses_nothing(
+    database: str, flushed_redis: str, processes: Processes
+) -> None:
+    app = wire(database, None)
+    try:
+        # Given a log long enough that a catch-up in small batches takes a few seconds
+        synthesize_log(app, 500)
+        head = app.store.head()[0]
+        env = worker_env(database, flushed_redis, POP_PROJECTION_BATCH="20")
+        first = processes.start(POP_WORKER, env)
+        # When the worker is killed with SIGKILL half-way through
+        wait_until(lambda: 0 < positions(app)["cycles"] < head * 0.6, 60, "catch-up under way")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        stopped_at = positions(app)
+        assert stopped_at["cycles"] < head, "killed too late to prove anything"
+        time.sleep(0.5)
+        assert positions(app) == stopped_at  # nobody else is working
+        # Then a new worker finishes the job (its sweep, not Redis' redelivery, starts it)
+        processes.start(POP_WORKER, {**env, "POP_PROJECTION_BATCH": "500"})
+        wait_until(lambda: caught_up(app), 60, "caught up after the restart")
+        assert_equals_a_rebuild(app)
+    finally:
+        app.close()
+
+
+def applied_per_projection(log: str) -> dict[str, int]:
+    """What a worker's JSON log says it applied, per projection."""
+    totals: dict[str, int] = {}
+    for line in log.splitlines():
+        try:
+            entry: dict[str, Any] = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") in ("projection.caught_up", "projection.catching_up"):
+            name = str(entry["projection"])
+            totals[name] = totals.get(name, 0) + int(entry["applied"])
+    return totals
+
+
+@pytest.mark.parametrize("database", KINDS, indirect=True)
+def test_two_workers_on_one_projection_double_nothing(
+    database: str, flushed_redis: str, processes: Processes
+) -> None:
+    app = wire(database, flushed_redis)  # its commands nudge through Redis
+    try:
+        env = worker_env(database, flushed_redis, POP_PROJECTION_BATCH="15")
+        one = processes.start(POP_WORKER, env)
+        other = processes.start(DRAMATIQ, env)
+        # When commands keep coming while both workers compete for the same projections
+        register(app, "M1")
+        for index in range(60):
+            register(app, f"E{index}", "M1")
+        synthesize_log(app, 150, seed=7)  # a burst of appends without nudges, for the sweep
+        wait_until(lambda: caught_up(app), 60, "both workers done")
+        time.sleep(1.5)  # let a last sweep log its (empty) round
+        # Then every event was applied exactly once between them
+        logs = [applied_per_projection(processes.log_of(p)) for p in (one, other)]
+        for projection in PROJECTIONS:
+            applied = sum(log.get(projection.name, 0) for log in logs)
+            with app.engine.connect() as connection:
+                expected = connection.execute(
+                    select(func.count()).where(
+                        events_table.c.type.in_(sorted(projection.event_types))
+                    )
+                ).scalar_one()
+            assert applied == expected, (projection.name, logs)
+        assert all(logs), f"each worker should have taken part: {logs}"
+        assert_equals_a_rebuild(app)
+    finally:
+        app.close()
+
+
+def test_an_append_without_its_nudge_is_caught_by_the_sweep(
+    database: str, flushed_redis: str, processes: Processes
+) -> None:
+    app = wire(database, flushed_redis)
+    try:
+        processes.start(POP_WORKER, worker_env(database, flushed_redis))
+        wait_until(lambda: caught_up(app), 30, "the worker's first sweep")
+        # When the command side crashed between commit and nudge: no nudge at all
+        silent = CommandHandler(app.repository, app.clock, on_appended=None)
+        silent.register_employee(HR, RegisterEmployee("S1", "Sam", "sam@example.org"))
+        # Then the sweep (every second here) catches it up
+        assert wait_until(lambda: caught_up(app), 10, "caught up by the sweep") < 5
+        # When a nudge's message got lost while its gate stayed shut (claimed, never sent)
+        gate = RedisGate(redis.Redis.from_url(flushed_redis))
+        for projection in PROJECTIONS:
+            gate.force(projection.name)
+        register(app, "S2")  # its nudge finds the gate shut: no message
+        assert not caught_up(app)
+        # Then the sweep forces its own nudge through the gate
+        assert wait_until(lambda: caught_up(app), 10, "caught up despite the shut gate") < 5
+    finally:
+        app.close()
+
+
+def test_a_command_in_another_process_nudges_through_redis(
+    database: str, flushed_redis: str, processes: Processes
+) -> None:
+    app = wire(database, flushed_redis)
+    try:
+        env = worker_env(database, flushed_redis, POP_SWEEP_SECONDS="3600")
+        processes.start(POP_WORKER, env)
+        time.sleep(2)  # the worker is up and its one sweep has run
+        command = [sys.executable, "-m", "handlers", "employee", "add", "--id", "N1"]
+        done = subprocess.run(
+            [*command, "--name", "Nora", "--email", "nora@example.org"],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert wait_until(lambda: caught_up(app), 10, "caught up by the nudge") < 5
+    finally:
+        app.close()
+
+
+def test_the_redis_gate_coalesces_nudges(flushed_redis: str) -> None:
+    client = redis.Redis.from_url(flushed_redis)
+    gate = RedisGate(client, ttl=30)
+    assert gate.claim("cycles") is True
+    assert gate.claim("cycles") is False  # one pending catch-up per projection
+    assert 0 < int(client.ttl("popcycle:nudge:cycles")) <= 30  # a lost message frees it later
+    gate.release("cycles")
+    assert gate.claim("cycles") is True
+    client.close()
