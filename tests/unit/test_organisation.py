@@ -45,6 +45,7 @@ DUTCH = [
     "einddatum",
 ]
 HEADER = read_header(ENGLISH)
+TODAY = date(2026, 2, 1)
 
 
 def cells(
@@ -374,3 +375,23 @@ def test_a_long_loop_is_shortened_in_its_message() -> None:
 def test_row_errors_print_as_line_column_reason() -> None:
     assert str(RowError(3, "email", "required")) == "line 3, email: required"
     assert str(RowError(1, None, "empty")) == "line 1: empty"
+
+
+def test_people_whose_manager_leaves_get_a_note_not_an_error() -> None:
+    check = OrganisationCheck({"M2": person("M2", left_on=date(2025, 1, 1))}, HEADER, TODAY)
+    rows = [
+        cells("M1", end="2026-01-31"),  # leaves now
+        cells("E1", "M1"),
+        cells("E2", "M2"),  # M2 left earlier
+        cells("E3", "M1", end="2026-01-31"),  # leaves with him: nothing to say
+        cells("M3", end="2026-12-31"),  # leaves later: not yet
+        cells("E4", "M3"),
+    ]
+    for line, row_cells in enumerate(rows, start=2):
+        check.add(*parse_row(HEADER, row_cells, line))
+    check.finish()
+    assert check.all_errors() == []
+    assert [(note.line, note.message.split(":")[0]) for note in check.notes()] == [
+        (3, "manager M1 leaves the organisation"),
+        (4, "manager M2 leaves the organisation"),
+    ]
