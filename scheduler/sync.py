@@ -113,11 +113,18 @@ def _refresh(
         quadrant = repository.employee(state.employee_id).quadrant
     wanted = {f.key: f for f in followups_for(state, policy, calendar, quadrant)}
     table = followups_table
-    existing = dict(
-        connection.execute(
-            select(table.c.key, table.c.status).where(table.c.cycle_id == cycle_id)
-        ).all()
-    )
+    rows = connection.execute(
+        select(table.c.key, table.c.status, table.c.recipients).where(table.c.cycle_id == cycle_id)
+    ).all()
+    existing = {row.key: row.status for row in rows}
+    for row in rows:  # who is to be reminded can change (a new manager must sign too)
+        followup = wanted.get(row.key)
+        if row.status == PENDING and followup and list(followup.recipients) != row.recipients:
+            connection.execute(
+                update(table)
+                .where(table.c.key == row.key)
+                .values(recipients=list(followup.recipients))
+            )
     new_rows = [
         {
             "key": f.key,

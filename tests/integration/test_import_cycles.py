@@ -138,11 +138,6 @@ def test_a_new_manager_mid_agreement_must_sign_himself(app: Popcycle, tmp_path: 
     assert unsigned.recipients == ("employee", "manager")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scheduler gap (reported): sync keeps a pending follow-up's recipients when the "
-    "same follow-up later needs more people (here: the new manager must sign too)",
-)
 def test_the_reminder_to_sign_reaches_the_new_manager_too(
     app: Popcycle, clock: FakeClock, tmp_path: Path
 ) -> None:
