@@ -10,9 +10,9 @@
 
 The command side never imports the actors: `nudger_for(settings)` enqueues a message by actor
 name, so a `pop cycle …` command starts no worker machinery and opens no Redis connection until
-its first append. In the embedded default a command
-run in another process (a one-off `pop` command beside `pop serve`) has no broker to reach:
-its nudge is dropped and the serving process's safety sweep picks the events up.
+its first append. In the embedded default a command run in another process (a one-off `pop`
+command beside `pop serve`) has no broker to reach: its nudge is dropped and the serving
+process's safety sweep picks the events up.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 
 import redis
+import structlog
 from dramatiq import Broker, Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
@@ -28,7 +29,9 @@ from dramatiq.brokers.stub import StubBroker
 from events.records import AppendResult
 from handlers.projections.nudge import Gate, LocalGate, Nudger, RedisGate
 from handlers.projections.registry import PROJECTIONS
-from handlers.settings import Settings
+from handlers.settings import Settings, SettingsError
+
+log = structlog.get_logger(__name__)
 
 #: The queue the projection actors listen on.
 QUEUE = "projections"
@@ -44,7 +47,13 @@ _gates: dict[int, Gate] = {}
 
 
 def is_redis(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(("redis://", "rediss://", "unix://"))
+    """Whether POP_BROKER_URL names a Redis server (None or "": the embedded broker)."""
+    if not url:
+        return False
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        scheme = url.split(":", 1)[0]  # never the rest: it may hold a password
+        raise SettingsError(f"POP_BROKER_URL: only redis:// URLs are supported, not {scheme}://")
+    return True
 
 
 def make_broker(url: str | None) -> Broker:
@@ -117,9 +126,13 @@ class _RedisNudge:
         self._nudger: Nudger | None = None
 
     def __call__(self, result: AppendResult) -> None:
-        if self._nudger is None:
-            self._nudger = nudger_on(_sender(self._url))
-        self._nudger(result)
+        try:
+            if self._nudger is None:
+                self._nudger = nudger_on(_sender(self._url))
+        except Exception as error:  # after the commit: a hint lost, never a command failed
+            log.warning("projection.nudge_failed", error=type(error).__name__)
+            return
+        self._nudger(result)  # swallows its own errors (`Nudger.nudge`)
 
 
 def _sender(url: str) -> Broker:

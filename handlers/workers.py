@@ -68,6 +68,7 @@ class Runtime:
 
 
 _lock = threading.Lock()
+_building = threading.Lock()  # one lazy wiring per process, however many threads ask at once
 _runtime: Runtime | None = None
 _booted = False
 
@@ -95,13 +96,14 @@ def install(app: Popcycle, *, sweep_seconds: float | None = None) -> Runtime:
 
 def runtime() -> Runtime:
     """This process's runtime; wired from the environment on first use (`dramatiq` CLI)."""
-    with _lock:
-        current = _runtime
-    if current is not None:
-        return current
-    if not structlog.is_configured():  # under `dramatiq`, nobody configured the JSON logs
-        configure_logging(os.environ.get("POP_LOG_LEVEL", "INFO"))
-    return install(bootstrap(Settings.from_env()))
+    with _building:
+        with _lock:
+            current = _runtime
+        if current is not None:
+            return current
+        if not structlog.is_configured():  # under `dramatiq`, nobody configured the JSON logs
+            configure_logging(os.environ.get("POP_LOG_LEVEL", "INFO"))
+        return install(bootstrap(Settings.from_env()))
 
 
 @dramatiq.actor(

@@ -386,7 +386,7 @@ def sqlite_apps(
 
 
 @settings(
-    max_examples=400,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
