@@ -237,7 +237,8 @@ def test_two_workers_on_one_projection_double_nothing(
                     )
                 ).scalar_one()
             assert applied == expected, (projection.name, logs)
-        assert all(logs), f"each worker should have taken part: {logs}"
+        # (Which worker did how much is up to the broker and the locks: on SQLite one worker
+        # may well do it all. What must hold is the sum above and the rebuild below.)
         assert_equals_a_rebuild(app)
     finally:
         app.close()
