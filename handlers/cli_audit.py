@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from datetime import date, datetime
 from typing import IO
 
 import click
+from sqlalchemy import MetaData, select
 
 from events.verify import verify_chain
 from handlers.cli_context import Context, pass_context
@@ -14,6 +17,7 @@ from handlers.exports import employee_file, employee_history, plan_html
 from handlers.history import HistoryEntry, cycle_history
 from handlers.parsing import parse_time
 from handlers.privacy import forget_employee
+from handlers.projections.cycle_projection import CycleTables
 from workflow.errors import DomainError
 
 PROGRESS_EVERY = 1000
@@ -130,3 +134,46 @@ def export_employee(context: Context, employee_id: str, output: IO[str]) -> None
 def export_plan(context: Context, cycle_id: str, language: str | None, output: IO[str]) -> None:
     """The plan as a printable HTML page in the syllabus' layout, with the signatures."""
     output.write(plan_html(context.app.repository, cycle_id, language or context.settings.language))
+
+
+CSV_COLUMNS = (
+    "cycle_id",
+    "employee_id",
+    "manager_id",
+    "reason",
+    "phase",
+    "version",
+    "invited_at",
+    "interview_at",
+    "interview_held_at",
+    "plan_version",
+    "signed_at",
+    "reviews",
+    "last_deadline",
+    "evaluated_at",
+    "closed_at",
+    "previous_cycle_id",
+    "next_cycle_id",
+    "next_followup_kind",
+    "next_followup_at",
+)
+
+
+@export.command("cycles")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=True), default="-")
+@pass_context
+def export_cycles(context: Context, output: IO[str]) -> None:
+    """Every cycle as CSV for HR reports (from the read model: ids, phases and dates only)."""
+    table = CycleTables(MetaData(), "").cycles  # the live table
+    columns = [table.c[name] for name in CSV_COLUMNS]
+    writer = csv.writer(output)
+    writer.writerow(CSV_COLUMNS)
+    query = select(*columns).order_by(table.c.invited_at, table.c.cycle_id)
+    with context.app.engine.connect() as connection:
+        rows = connection.execution_options(stream_results=True, yield_per=2000).execute(query)
+        for row in rows:
+            writer.writerow(["" if value is None else _cell(value) for value in row])
+
+
+def _cell(value: object) -> str:
+    return value.isoformat() if isinstance(value, date | datetime) else str(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -94,3 +96,13 @@ def test_history_per_employee_and_the_printable_plan(pop: Run) -> None:
     refused = pop("history", ok=False)
     assert refused.returncode == 1
     assert "give either a CYCLE_ID or --employee ID" in refused.stderr
+
+
+def test_all_cycles_export_as_csv_for_hr_reports(pop: Run) -> None:
+    cycle = _cycle(pop)
+    pop("projections", "catch-up")
+    rows = list(csv.DictReader(io.StringIO(pop("export", "cycles").stdout)))
+    assert [(row["cycle_id"], row["employee_id"], row["phase"]) for row in rows] == [
+        (cycle, "E1", "preparation")
+    ]
+    assert "Ann Geheim" not in pop("export", "cycles").stdout  # ids and dates only
