@@ -1,0 +1,127 @@
+"""Web latency: the status page and `GET /api/cycles/{id}` against a trivial Flask endpoint.
+
+    .venv/bin/python -m bench.web [--employees N] [--requests R]
+
+Seeds N employees with an open cycle each (default 100 000, in bulk through the store, as
+`bench.scheduler` does), projects the read models, serves popcycle's app and a one-route Flask
+app side by side under waitress on loopback, and times R sequential requests to each (the cases
+interleaved, so noise hits all alike): the trivial endpoint (the ceiling), the status page (an
+HR session cookie), and `GET /api/cycles/{id}` for random cycles (an HR bearer token). Prints
+median and p95 latency and the ratios to the ceiling. Goal (issue 5): page within 3x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+
+from bench.scheduler import INVITED, seed
+from events.migrate import upgrade
+from handlers.actor import Role
+from handlers.clock import MovableClock
+from handlers.logs import configure_logging
+from handlers.projections.service import ProjectionService
+from handlers.tokens import TokenStore
+from tests.support.apps import wired
+from tests.support.served import served
+from web.app import create_app
+
+GOAL = 3.0
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def trivial_app() -> Flask:
+    app = Flask("trivial")
+    app.add_url_rule("/ping", "ping", lambda: "ok")
+    return app
+
+
+def session_opener(base: str, token: str) -> urllib.request.OpenerDirector:
+    """An HR browser session: the login form's CSRF token, then the cookie."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    page = opener.open(base + "/login", timeout=30).read().decode()
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "the login form carries a CSRF token"
+    form = urllib.parse.urlencode({"token": token, "csrf_token": found.group(1)}).encode()
+    opener.open(base + "/login", data=form, timeout=30).read()
+    return opener
+
+
+def timed(call: Callable[[], bytes]) -> float:
+    started = time.perf_counter()
+    body = call()
+    assert body
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    configure_logging("WARNING")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--employees", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'web.sqlite3'}"
+        upgrade(url)
+        clock = MovableClock(INVITED)
+        with wired(url, clock) as app:  # type: ignore[arg-type]
+            progress(f"seeding {args.employees} employees with an open cycle")
+            seed(app, args.employees, args.employees // 10)
+            progress("projecting the read models")
+            ProjectionService.from_app(app).catch_up_all()
+            token = TokenStore(app.engine, app.clock).create(Role.HR, None, "bench")
+            with served(create_app(app)) as base, served(trivial_app()) as ceiling:
+                browser = session_opener(base, token)
+                auth = {"Authorization": f"Bearer {token}"}
+                ids = [f"c{n}" for n in range(args.employees)]
+                cases: dict[str, Callable[[], bytes]] = {
+                    "trivial Flask endpoint": lambda: urllib.request.urlopen(
+                        ceiling + "/ping", timeout=30
+                    ).read(),
+                    "status page GET /": lambda: browser.open(base + "/", timeout=30).read(),
+                    "GET /api/cycles/{id}": lambda: urllib.request.urlopen(
+                        urllib.request.Request(
+                            f"{base}/api/cycles/{random.choice(ids)}", headers=auth
+                        ),
+                        timeout=30,
+                    ).read(),
+                }
+                samples: dict[str, list[float]] = {name: [] for name in cases}
+                for call in cases.values():  # warm-up
+                    timed(call)
+                for index in range(args.requests):
+                    for name, call in cases.items():
+                        samples[name].append(timed(call))
+                    if (index + 1) % 50 == 0:
+                        progress(f"  {index + 1}/{args.requests} rounds")
+    base_median = statistics.median(samples["trivial Flask endpoint"])
+    print(f"\n{args.employees:,} cycles, {args.requests} requests per case (SQLite)")
+    print(f"  {'case':<26}{'median ms':>10}{'p95 ms':>9}{'vs ceiling':>12}")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        p95 = statistics.quantiles(values, n=20)[18]
+        print(f"  {name:<26}{median * 1000:>10.2f}{p95 * 1000:>9.2f}{median / base_median:>12.2f}")
+    page = statistics.median(samples["status page GET /"]) / base_median
+    verdict = "met" if page <= GOAL else "NOT MET"
+    print(f"status page at {page:.1f}x the trivial endpoint (goal <= {GOAL:g}x): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
