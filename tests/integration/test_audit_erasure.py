@@ -17,6 +17,7 @@ from handlers.bootstrap import Popcycle, bootstrap
 from handlers.history import cycle_history
 from handlers.logs import configure_logging
 from handlers.privacy import forget_employee
+from handlers.projections.service import ProjectionService
 from handlers.settings import Settings
 from tests.support.clock import FakeClock
 from workflow.commands import (
@@ -85,8 +86,13 @@ def test_forgetting_erases_every_personal_value_and_keeps_the_chain(
     before = json.dumps([e.to_json() for e in cycle_history(app.repository, cycle)])
     assert SECRETS[2] in before
 
+    projections = ProjectionService.from_app(app)
+    projections.catch_up_all()  # the read models hold the name too, before
+    held = b"".join(path.read_bytes() for path in tmp_path.glob("pop.sqlite3*"))
+    assert SECRETS[1].encode() in held or SECRETS[0].encode() in held
     # When HR forgets the employee
     forget_employee(app, HR, "E1")
+    projections.catch_up_all()
 
     # Then no read shows them: the person, the history, the cycle state
     person = app.repository.employee("E1")
@@ -103,7 +109,7 @@ def test_forgetting_erases_every_personal_value_and_keeps_the_chain(
     assert state.goals[0].support.own_hours == 10
     # And the chain still verifies
     assert verify_chain(app.store.read_all(), app.store.head()).ok
-    # And neither the database files nor the logs hold any of it
+    # And neither the database files (log, keys, read models) nor the logs hold any of it
     app.engine.dispose()
     raw = b"".join(path.read_bytes() for path in tmp_path.glob("pop.sqlite3*"))
     logs = capsys.readouterr()
