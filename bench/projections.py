@@ -598,7 +598,9 @@ def _peer_classes() -> tuple[Any, Any]:
     class PeerApp(Application[UUID]):
         name = "Peer"
 
-    for cls in (PeerStream, PeerStream.Started, PeerStream.Recorded):
+    # The @event decorator made PeerStream.Started and .Recorded; mypy cannot see them.
+    made = (getattr(PeerStream, "Started"), getattr(PeerStream, "Recorded"))  # noqa: B009
+    for cls in (PeerStream, *made):
         register_topic(get_topic(cls), cls)
     return PeerStream, PeerApp
 

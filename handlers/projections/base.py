@@ -40,6 +40,10 @@ class BoundProjection(Protocol):
         """
         ...
 
+    def finish(self, connection: Connection) -> None:
+        """After a rebuild's fill, before its swap: settle what `fresh` batches left aside."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class RebuildPass:
@@ -68,6 +72,10 @@ class Projection:
     #: How a rebuild reads the log; by default one pass over `event_types` in position order,
     #: exactly as a catch-up does. Whatever the passes, the result must equal the live tables.
     rebuild_passes: tuple[RebuildPass, ...] = ()
+    #: Build the shadow tables' secondary indexes after the fill rather than during it (one
+    #: sorted build instead of a random-order insert per row and index): for projections whose
+    #: own lookups use primary keys only.
+    defer_indexes: bool = False
 
     @property
     def passes(self) -> tuple[RebuildPass, ...]:

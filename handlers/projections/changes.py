@@ -23,6 +23,7 @@ from sqlalchemy.sql.expression import type_coerce
 from events.codec import CURRENT_VERSIONS, upcast
 from events.schema import events_table, log_head_table
 from events.sealing import KeyRing, sealed_subject, unseal
+from handlers.projections.rows import fixed_chunks
 
 _events = events_table.c
 
@@ -138,7 +139,9 @@ def decode_rows(rows: Sequence[Any], *, personal: Collection[str], keys: KeyRing
 def _open(changes: list[Change], indexes: list[int], rows: Sequence[Any], keys: KeyRing) -> None:
     """Unseal the personal fields of `changes[i]` for each i, one key-ring lookup for all."""
     subjects = {sealed_subject(changes[i].data) or "" for i in indexes}
-    found = keys.keys_for(subjects)
+    found: dict[str, bytes] = {}
+    for chunk in fixed_chunks(subjects):  # one statement shape, however many subjects
+        found.update(keys.keys_for(set(chunk)))
     for i in indexes:
         change = changes[i]
         key = found.get(sealed_subject(change.data) or "")

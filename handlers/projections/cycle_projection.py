@@ -43,6 +43,9 @@ class CycleTables:
     ) -> None:
         _Batch(self, connection).run(changes, fresh=fresh)
 
+    def finish(self, connection: Connection) -> None:
+        """Nothing left aside: every batch settles its own rows."""
+
 
 #: How much of a cycle's derived state an event can change. 0: only the version (no due date,
 #: goal or budget moves); 1: the phase and dates before a plan exists (no goal changes); 2:
@@ -80,13 +83,13 @@ class _Batch:
     def run(self, changes: Sequence[Change], *, fresh: bool) -> None:
         prefix = len(cycles.CYCLE_PREFIX)
         levels: dict[str, int] = {}
-        for change in changes:
-            if change.stream_id.startswith(cycles.CYCLE_PREFIX):
-                cycle_id = change.stream_id[prefix:]
-                level = _LEVELS.get(change.type, 2)
-                if level > levels.get(cycle_id, -1):
-                    levels[cycle_id] = level
-        if not fresh:
+        if not fresh:  # fresh: every cycle starts in this batch, so every one is derived
+            for change in changes:
+                if change.stream_id.startswith(cycles.CYCLE_PREFIX):
+                    cycle_id = change.stream_id[prefix:]
+                    level = _LEVELS.get(change.type, 2)
+                    if level > levels.get(cycle_id, -1):
+                        levels[cycle_id] = level
             self._load(levels)
         forgotten: set[str] = set()
         for change in changes:
@@ -110,7 +113,7 @@ class _Batch:
             self._erase(forgotten)
         for cycle_id, fold in self.folds.items():
             self.cycle_rows.put(fold.row)
-            if levels.get(cycle_id, 0) > 0:
+            if fresh or levels.get(cycle_id, 0) > 0:
                 self._derive(cycle_id, fold)
         self.cycle_rows.flush()
         self.goal_rows.flush()
@@ -180,4 +183,6 @@ CYCLES = Projection(
     rebuild_passes=(
         RebuildPass(cycles.CYCLE_EVENT_TYPES | {"BudgetAllowanceSet", "EmployeeForgotten"}, True),
     ),
+    # Its batches look rows up by primary key (cycle_id leads every key) only.
+    defer_indexes=True,
 )

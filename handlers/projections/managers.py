@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
 )
 
-from handlers.projections.rows import RowSet
+from handlers.projections.rows import RowSet, fixed_chunks
 from handlers.projections.schema import ID_LENGTH
 
 HOURS_PER_EMPLOYEE = 4.5
@@ -62,36 +62,45 @@ def recount(
     if not manager_ids:
         return
     e = employees.c
-    query = (
-        select(
-            e.manager_id,
-            func.count(),
-            func.sum(case((e.cycle_open, 1), else_=0)),
+    counts: dict[str, tuple[int, int]] = {}
+    for chunk in fixed_chunks(manager_ids):
+        query = (
+            select(e.manager_id, func.count(), func.sum(case((e.cycle_open, 1), else_=0)))
+            .where(and_(e.manager_id.in_(chunk), e.left_on.is_(None), e.forgotten.is_(False)))
+            .group_by(e.manager_id)
         )
-        .where(
-            and_(
-                e.manager_id.in_(sorted(manager_ids)),
-                e.left_on.is_(None),
-                e.forgotten.is_(False),
-            )
-        )
-        .group_by(e.manager_id)
-    )
-    counts = {str(m): (int(n), int(open_ or 0)) for m, n, open_ in connection.execute(query)}
+        for manager_id, reports, in_cycle in connection.execute(query):
+            counts[str(manager_id)] = (int(reports), int(in_cycle or 0))
     rows.load("manager_id", manager_ids)
     for manager_id in manager_ids:
         reports, in_cycle = counts.get(manager_id, (0, 0))
         if reports == 0:
             rows.remove(manager_id)
             continue
-        rows.put(
-            {
-                "manager_id": manager_id,
-                "reports": reports,
-                "reports_in_cycle": in_cycle,
-                "workload_hours": reports * HOURS_PER_EMPLOYEE,
-            }
-        )
+        rows.put(_row(manager_id, reports, in_cycle))
+
+
+def _row(manager_id: str, reports: int, in_cycle: int) -> dict[str, object]:
+    return {
+        "manager_id": manager_id,
+        "reports": reports,
+        "reports_in_cycle": in_cycle,
+        "workload_hours": reports * HOURS_PER_EMPLOYEE,
+    }
+
+
+def recount_all(connection: Connection, employees: Table, managers: Table) -> None:
+    """Replace every manager row by a count from the employees table (a rebuild's last step)."""
+    e = employees.c
+    query = (
+        select(e.manager_id, func.count(), func.sum(case((e.cycle_open, 1), else_=0)))
+        .where(e.manager_id.is_not(None), e.left_on.is_(None), e.forgotten.is_(False))
+        .group_by(e.manager_id)
+    )
+    rows = [_row(str(m), int(n), int(k or 0)) for m, n, k in connection.execute(query)]
+    connection.execute(managers.delete())
+    if rows:
+        connection.execute(managers.insert(), rows)
 
 
 def capacity_from_env() -> float:

@@ -70,6 +70,8 @@ class PeopleTables:
                 by_cycle[row_or_none["latest_cycle_id"]] = row_or_none
 
         people.flush()
+        if fresh:
+            return  # the managers are counted once, at the end of the rebuild (`finish`)
         affected = {
             manager
             for person_id, row in touched.items()
@@ -79,6 +81,10 @@ class PeopleTables:
         counts = RowSet(self.managers, connection)
         managers.recount(connection, self.employees, counts, affected)
         counts.flush()
+
+    def finish(self, connection: Connection) -> None:
+        """Count every manager's reports afresh from the rebuilt employees."""
+        managers.recount_all(connection, self.employees, self.managers)
 
 
 PEOPLE = Projection(

@@ -12,6 +12,11 @@
    place (and their indexes and primary keys, so names stay what the migration made), and set
    the checkpoint to that head. Readers see the old tables or the new ones, never a mix.
 
+A projection that looks rows up by primary key only (`defer_indexes`) gets its shadow tables
+without secondary indexes: they are built once, sorted, after the fill (on PostgreSQL before
+the swap, then renamed; on SQLite, which cannot rename an index, in the swap, under the live
+names — SQLite's writers wait that long, its readers do not).
+
 The shadow is folded by the very same code as the live tables, cut into other batches; since a
 projection's result does not depend on how its events are batched, the swapped-in tables equal
 what the live ones held, row for row (`tests/integration/test_projection_rebuild.py`).
@@ -24,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.schema import CreateTable
 
 from events.database import write_transaction
 from events.sealing import KeyRing
@@ -67,10 +73,15 @@ def rebuild(
     started = time.monotonic()
     runner = Runner(engine, projection, keys, batch_size=batch_size)
     shadow = projection.bind(shadow_metadata(), SHADOW_SUFFIX)
+    deferred = projection.defer_indexes
+    postgres = engine.dialect.name == "postgresql"
     with write_transaction(engine) as connection:
         _drop(connection, shadow.tables)
         for table in shadow.tables:
-            table.create(connection)
+            if deferred:
+                connection.execute(CreateTable(table))  # the primary key only, for now
+            else:
+                table.create(connection)
         target = int(connection.execute(HEAD_QUERY).scalar() or 0)
         types = frozenset().union(*(each.event_types for each in projection.passes))
         total = int(connection.execute(count_query(types), {"until": target}).scalar_one())
@@ -87,6 +98,12 @@ def rebuild(
             total=total,
             progress=progress,
         )
+    with write_transaction(engine) as connection:
+        shadow.finish(connection)
+        if deferred and postgres:  # outside the swap's locks; renamed to the live names in it
+            for table in shadow.tables:
+                for index in table.indexes:
+                    index.create(connection)
     position = target
     with write_transaction(engine) as connection:
         lock_checkpoint(connection, projection.name)
@@ -94,7 +111,8 @@ def rebuild(
         while position < head:
             count, position = runner.apply_next(connection, shadow, position, head)
             applied += count
-        swap(connection, projection.live, shadow)
+        # SQLite cannot rename an index: deferred ones are built once, under their live names.
+        swap(connection, projection.live, shadow, shadow_indexed=postgres or not deferred)
         move_checkpoint(connection, projection.name, head)
     return RebuildOutcome(projection.name, head, applied, time.monotonic() - started)
 
@@ -168,8 +186,18 @@ def _fill_by_stream(
     return applied
 
 
-def swap(connection: Connection, live: BoundProjection, shadow: BoundProjection) -> None:
-    """Put the shadow tables in the live ones' place, names of indexes and keys included."""
+def swap(
+    connection: Connection,
+    live: BoundProjection,
+    shadow: BoundProjection,
+    *,
+    shadow_indexed: bool = True,
+) -> None:
+    """Put the shadow tables in the live ones' place, names of indexes and keys included.
+
+    `shadow_indexed` False (SQLite only): the shadow tables have no secondary indexes yet;
+    they are built here, on the renamed tables, with the live names.
+    """
     _drop(connection, live.tables)
     postgres = connection.dialect.name == "postgresql"
     for old, new in zip(live.tables, shadow.tables, strict=True):
@@ -180,8 +208,9 @@ def swap(connection: Connection, live: BoundProjection, shadow: BoundProjection)
             _rename_postgres_names(connection, old, new)
         else:
             # SQLite cannot rename an index: drop the shadow's, build the live names afresh.
-            for index in new.indexes:
-                connection.exec_driver_sql(f"DROP INDEX {_quote(connection, str(index.name))}")
+            if shadow_indexed:
+                for index in new.indexes:
+                    connection.exec_driver_sql(f"DROP INDEX {_quote(connection, str(index.name))}")
             for index in old.indexes:
                 index.create(connection)
 

@@ -15,7 +15,7 @@ which costs more than the rest of the projection together.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -124,6 +124,24 @@ def sqlite_time_to_text(value: datetime) -> str:
 def sqlite_text_to_time(value: str) -> datetime:
     """The aware UTC datetime `UTCDateTime` reads back from SQLite's text."""
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+#: Values per `IN (…)` list of `fixed_chunks`.
+IN_CHUNK = 64
+
+
+def fixed_chunks(values: Collection[str], size: int = IN_CHUNK) -> Iterator[list[str]]:
+    """`values` in lists of exactly `size` distinct ids, the last padded with ids that match no
+    row (they start with "~", which no id holds: `handlers.repository.check_id`).
+
+    For `IN (…)` lists SQLAlchemy renders one placeholder per value: a list of another length is
+    another statement, and the driver keeps each prepared statement in its per-connection cache
+    (pysqlite: 128 of them) — memory that would grow with the variety of batch sizes.
+    """
+    ordered = sorted(values)
+    for start in range(0, len(ordered), size):
+        chunk = ordered[start : start + size]
+        yield chunk + [f"~{index}" for index in range(size - len(chunk))]
 
 
 @lru_cache(maxsize=128)
