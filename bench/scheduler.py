@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.scheduler [--db sqlite|postgres|both] [--employees N] [--due M]
 
-Seeds N employees with an open cycle each (in bulk, straight through the store), of whom M
-were invited on the same morning, so that their invitation reminders come due in the same
-minute a week later. Then, on the same database, per repeat:
+Seeds N employees with an open cycle each (in bulk, straight through the store), of whom M per
+repeat were invited on the same morning (repeat r: r days after the first Monday), so that
+each group's invitation reminders come due in the same minute a week later. Then, on the same
+database, per repeat, with the clock at that group's minute:
 
 - `raw select+mark`: the bare SQL ceiling: one SELECT of the due keys and one UPDATE marking
   them, in one transaction (the baseline, ratio 1.00);
@@ -12,7 +13,8 @@ minute a week later. Then, on the same database, per repeat:
 - `fire`: the whole firing path of `FollowUpScheduler.tick`: claim, re-check the cycle's
   current state, append `FollowUpFired`, close the claim and queue the notifications.
 
-Before each repeat the rows are reset to pending. The follow-up sync (the projection that
+Before each case the group's rows are reset to pending (earlier groups' stay fired), so each
+repeat fires a fresh group: every case has a median. The follow-up sync (the projection that
 writes the rows) is timed once, separately. Figures are follow-ups per second; ratios compare
 with the raw ceiling measured in the same run.
 """
@@ -55,15 +57,21 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def seed(app: Popcycle, employees: int, due: int) -> None:
-    """N employees with one open cycle each; `due` of them invited on the same morning."""
+def invited_on(n: int, due: int, groups: int) -> datetime:
+    """Group r (the first `due * groups` employees, `due` each) was invited on day r."""
+    if n < due * groups:
+        return INVITED + timedelta(days=n // due)
+    return INVITED + timedelta(days=8 + n % 300)  # later: their reminders are not due yet
+
+
+def seed(app: Popcycle, employees: int, due: int, groups: int) -> None:
+    """N employees with one open cycle each; `due` per group invited on the same morning."""
     manager = EmployeeRegistered("M0", "Manager", "m0@example.nl", INVITED - timedelta(days=400))
     app.store.append([StreamAppend(employee_stream("M0"), (encode(manager),), 0)], Metadata())
     for start in range(0, employees, SEED_BATCH):
         appends = []
         for n in range(start, min(start + SEED_BATCH, employees)):
-            # the others were invited later: their reminders are not due yet
-            invited = INVITED if n < due else INVITED + timedelta(days=8 + n % 300)
+            invited = invited_on(n, due, groups)
             person = f"E{n}"
             cycle = f"c{n}"
             registered = EmployeeRegistered(
@@ -82,11 +90,14 @@ def seed(app: Popcycle, employees: int, due: int) -> None:
         progress(f"  seeded {min(start + SEED_BATCH, employees)}/{employees} employees")
 
 
-def reset(app: Popcycle) -> None:
-    """Every follow-up pending again, the outbox empty: the next case starts from the same rows."""
+def reset(app: Popcycle, since: datetime) -> None:
+    """The group's follow-ups (due since `since`) pending again, the outbox empty."""
+    f = followups_table.c
     with write_transaction(app.engine) as connection:
         connection.execute(
-            update(followups_table).values(status=PENDING, lease_owner=None, lease_until=None)
+            update(followups_table)
+            .where(f.due_at >= since)
+            .values(status=PENDING, lease_owner=None, lease_until=None)
         )
         connection.execute(outbox_table.delete())
 
@@ -125,19 +136,18 @@ def run(kind: str, employees: int, due: int, repeats: int) -> None:
         clock = MovableClock(INVITED)
         with wired(url, clock) as app:  # type: ignore[arg-type]
             progress(f"[{kind}] seeding {employees} employees, {due} due together")
-            seed(app, employees, due)
+            seed(app, employees, due, repeats)
             scheduler = build_scheduler(app)
             started = time.perf_counter()
             sync_all(app.engine, app.repository, scheduler.policy, scheduler.calendar)
             sync_seconds = time.perf_counter() - started
-            now = INVITED + timedelta(days=7, hours=1)
-            clock.set(now)
             figures: dict[str, list[float]] = {"raw select+mark": [], "claim": [], "fire": []}
             for repeat in range(repeats):
+                # 09:00 local, a week after the group's invitation: the group alone is due
+                now = INVITED + timedelta(days=7 + repeat, hours=1)
+                clock.set(now)
                 for name, values in figures.items():
-                    if name == "fire" and repeat > 0:
-                        continue  # firing appends events: only the first run is comparable
-                    reset(app)
+                    reset(app, now - timedelta(hours=12))
                     started = time.perf_counter()
                     if name == "raw select+mark":
                         count = raw_select_and_mark(app, now)
@@ -169,8 +179,10 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=2_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    if args.due > args.employees:
-        parser.error("--due cannot exceed --employees")
+    if not 1 <= args.repeats <= 5:
+        parser.error("--repeats: 1 to 5 (one group per working day of a week)")
+    if args.due * args.repeats > args.employees:
+        parser.error("--due times --repeats cannot exceed --employees")
     for kind in ("sqlite", "postgres") if args.db == "both" else (args.db,):
         run(kind, args.employees, args.due, args.repeats)
 
