@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -11,7 +12,7 @@ from events.sqlkeyring import SqlKeyRing
 from events.sqlstore import SqlEventStore
 from events.store import EventStore
 from handlers.broker import nudger_for
-from handlers.clock import Clock, frozen_clock, system_clock
+from handlers.clock import Clock, FileClock, frozen_clock, system_clock
 from handlers.commands import CommandHandler
 from handlers.repository import Repository
 from handlers.settings import Settings
@@ -35,10 +36,19 @@ class Popcycle:
 def bootstrap(settings: Settings, clock: Clock | None = None) -> Popcycle:
     """Build everything from settings; nothing opens a database before this is called."""
     if clock is None:
-        clock = frozen_clock(settings.frozen_now) if settings.frozen_now else system_clock
+        clock = clock_for(settings)
     engine = make_engine(settings.database_url)
     store = SqlEventStore(engine, clock)
     repository = Repository(store, SqlKeyRing(engine))
     # Read side (issue 3): after each committed append, nudge the projection workers.
     commands = CommandHandler(repository, clock, on_appended=nudger_for(settings))
     return Popcycle(settings, clock, engine, store, repository, commands)
+
+
+def clock_for(settings: Settings) -> Clock:
+    """POP_NOW (fixed), POP_CLOCK_FILE (moved by a file), else the real time."""
+    if settings.frozen_now:
+        return frozen_clock(settings.frozen_now)
+    if settings.clock_file:
+        return FileClock(Path(settings.clock_file))
+    return system_clock

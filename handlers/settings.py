@@ -31,6 +31,7 @@ class Settings:
     mail_from: str = "popcycle@localhost"  # POP_MAIL_FROM
     webhook_url: str | None = None  # POP_WEBHOOK_URL: HR system or chat, JSON posts
     webhook_secret: str | None = None  # POP_WEBHOOK_SECRET: HMAC key for the signature
+    clock_file: str | None = None  # POP_CLOCK_FILE: a clock moved by a file (soak tests)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +56,9 @@ class Settings:
                 raise SettingsError(f"POP_NOW: not an ISO 8601 time: {frozen!r}") from error
             if frozen_now.tzinfo is None:
                 frozen_now = frozen_now.replace(tzinfo=zone)
+        clock_file = env.get("POP_CLOCK_FILE") or None
+        if clock_file and frozen_now:
+            raise SettingsError("POP_CLOCK_FILE: set either it or POP_NOW, not both")
         return cls(
             database_url=database_url,
             broker_url=env.get("POP_BROKER_URL") or None,
@@ -67,4 +71,5 @@ class Settings:
             mail_from=env.get("POP_MAIL_FROM") or "popcycle@localhost",
             webhook_url=env.get("POP_WEBHOOK_URL") or None,
             webhook_secret=env.get("POP_WEBHOOK_SECRET") or None,
+            clock_file=clock_file,
         )
