@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, insert, or_, select, update
 
 from events.database import write_transaction
 from scheduler.tables import CLAIMED, PENDING, followups_table, outbox_table
@@ -91,30 +91,65 @@ def claim_due(
     )
 
 
-def finish(
-    engine: Engine,
-    claim: Claim,
-    owner: str,
-    status: str,
-    *,
-    fired_at: datetime | None = None,
-    late_seconds: int | None = None,
-    outbox: Sequence[dict[str, Any]] = (),
-) -> bool:
-    """Close a claim (fired or moot) and queue its notifications, in one transaction.
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """How one claim ends: fired or moot, when and how late, and the notifications it sends."""
 
-    False if the lease was lost to another scheduler meanwhile: then nothing is written, and
-    the other scheduler (which finds the follow-up already fired) queues the notifications.
-    Outbox rows are keyed by follow-up and recipient, so queueing twice sends once.
+    claim: Claim
+    status: str
+    fired_at: datetime | None = None
+    late_seconds: int | None = None
+    outbox: tuple[dict[str, Any], ...] = ()
+
+
+_CLOSE = (
+    update(followups_table)
+    .where(_f.key == bindparam("b_key"))
+    .values(
+        status=bindparam("b_status"),
+        fired_at=bindparam("b_fired_at"),
+        late_seconds=bindparam("b_late_seconds"),
+        lease_until=None,
+    )
+)
+
+
+def finish_all(engine: Engine, owner: str, closings: Sequence[Closing]) -> set[str]:
+    """Close many claims and queue their notifications, in one transaction; returns the keys
+    closed.
+
+    A claim whose lease was lost to another scheduler meanwhile is left alone, and its
+    notifications are not queued here: the other scheduler, which finds the follow-up already
+    fired, queues them. Outbox rows are keyed by follow-up and recipient, so queueing twice
+    sends once.
     """
+    if not closings:
+        return set()
     with write_transaction(engine) as connection:
-        done = connection.execute(
-            update(followups_table)
-            .where(_f.key == claim.key, _f.lease_owner == owner, _f.status == CLAIMED)
-            .values(status=status, fired_at=fired_at, late_seconds=late_seconds, lease_until=None)
+        held_query = select(_f.key).where(
+            _f.key.in_([c.claim.key for c in closings]),
+            _f.lease_owner == owner,
+            _f.status == CLAIMED,
         )
-        if not done.rowcount:
-            return False
+        if connection.dialect.name == "postgresql":
+            held_query = held_query.with_for_update()  # SQLite: the write lock is already ours
+        held = set(connection.execute(held_query).scalars())
+        mine = [c for c in closings if c.claim.key in held]
+        if not mine:
+            return held
+        connection.execute(
+            _CLOSE,
+            [
+                {
+                    "b_key": c.claim.key,
+                    "b_status": c.status,
+                    "b_fired_at": c.fired_at,
+                    "b_late_seconds": c.late_seconds,
+                }
+                for c in mine
+            ],
+        )
+        outbox = [row for c in mine for row in c.outbox]
         ids = [row["message_id"] for row in outbox]
         known = (
             set(
@@ -128,4 +163,19 @@ def finish(
         fresh = [row for row in outbox if row["message_id"] not in known]
         if fresh:
             connection.execute(insert(outbox_table), fresh)
-    return True
+    return held
+
+
+def finish(
+    engine: Engine,
+    claim: Claim,
+    owner: str,
+    status: str,
+    *,
+    fired_at: datetime | None = None,
+    late_seconds: int | None = None,
+    outbox: Sequence[dict[str, Any]] = (),
+) -> bool:
+    """Close one claim (see `finish_all`); False if its lease was lost (nothing written)."""
+    closing = Closing(claim, status, fired_at, late_seconds, tuple(outbox))
+    return claim.key in finish_all(engine, owner, [closing])

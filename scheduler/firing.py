@@ -11,23 +11,29 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
+from events.domain import CycleEvent
+from events.errors import ConcurrencyConflict
 from handlers.actor import Actor, Role
 from handlers.bootstrap import Popcycle
-from scheduler.claims import Claim, claim_due, finish
+from handlers.commands import CommandResult, Write
+from handlers.repository import cycle_stream
+from scheduler.claims import Claim, Closing, claim_due, finish, finish_all
 from scheduler.sync import sync_all
 from scheduler.tables import FIRED, MOOT, PENDING
 from workflow.commands import MarkEvaluationDue, RecordFollowUp
+from workflow.decide import decide
 from workflow.errors import DomainError
-from workflow.followups import MARK_EVALUATION_DUE, RESTART, Calendar, followups_for
+from workflow.followups import MARK_EVALUATION_DUE, REMIND, RESTART, Calendar, followups_for
 from workflow.phases import Phase
 from workflow.policy import Policy
-from workflow.state import CycleState
+from workflow.state import CycleState, evolve
 
 log = structlog.get_logger(__name__)
 SYSTEM = Actor("scheduler", Role.SYSTEM)
@@ -48,6 +54,8 @@ class FollowUpScheduler:
     owner: str = field(default_factory=new_owner)
     lease: timedelta = timedelta(minutes=5)
     batch_size: int = 100
+    #: Called after notifications were queued in the outbox (committed): nudges delivery.
+    on_queued: Callable[[], None] | None = None
 
     def tick(self) -> int:
         """Sync, then fire everything due now; returns how many follow-ups fired."""
@@ -57,10 +65,69 @@ class FollowUpScheduler:
         while True:
             now = app.clock()
             claims = claim_due(app.engine, self.owner, now, self.lease, self.batch_size)
-            for claim in claims:
-                fired += self.fire(claim)
+            fired += self.fire_batch(claims)
             if len(claims) < self.batch_size:
                 return fired
+
+    def fire_batch(self, claims: Sequence[Claim]) -> int:
+        """Fire claimed follow-ups together; returns how many fired now.
+
+        Reminders (most follow-ups) cost two transactions per batch, not three per follow-up:
+        one append of every `FollowUpFired` at the versions their cycles were judged on (so a
+        key fired meanwhile, or any other change, conflicts instead of firing twice), then one
+        transaction closing the claims with their outbox rows. A conflict, a refusal, or a
+        follow-up that acts on the cycle (evaluation due, restart) goes one by one (`fire`).
+        """
+        app = self.app
+        one_by_one = [claim for claim in claims if claim.action != REMIND]
+        by_cycle: dict[str, list[Claim]] = {}
+        for claim in claims:
+            if claim.action == REMIND:
+                by_cycle.setdefault(claim.cycle_id, []).append(claim)
+        now = app.clock()
+        writes: list[Write] = []
+        closings: list[Closing] = []
+        fresh = 0
+        for cycle_id, group in by_cycle.items():
+            judged = state = app.repository.cycle(cycle_id)
+            events: list[CycleEvent] = []
+            for claim in group:
+                already = claim.key in state.fired_followups
+                if not already and not self._still_due(judged, claim):
+                    closings.append(Closing(claim, MOOT))
+                    continue
+                recipients = _people(state, claim.recipients)
+                if not already:
+                    command = RecordFollowUp(claim.key, claim.kind, claim.due_at, recipients)
+                    try:
+                        new = decide(state, command, now)
+                    except DomainError:
+                        one_by_one.append(claim)  # judged again there, with the refusal logged
+                        continue
+                    for event in new:
+                        state = evolve(state, event)
+                    events.extend(new)
+                    fresh += 1
+                closings.append(self._fired(claim, recipients, now))
+            if events:
+                stream = cycle_stream(cycle_id)
+                writes.append(Write(stream, list(events), judged.version, judged.employee_id))
+        if writes:
+            try:
+                app.commands.append_writes(
+                    writes,
+                    SYSTEM,
+                    idempotency_key=None,
+                    key_print="",
+                    result=CommandResult(None, None, None, 0),
+                    kind="RecordFollowUp",
+                )
+            except ConcurrencyConflict:  # a cycle moved since it was read: judge each afresh
+                log.info("followup.batch_conflict", claims=len(claims))
+                return sum(self.fire(claim) for claim in claims)
+        closed = finish_all(app.engine, self.owner, closings)
+        self._queued([c for c in closings if c.claim.key in closed])
+        return fresh + sum(self.fire(claim) for claim in one_by_one)
 
     def fire(self, claim: Claim) -> int:
         """Fire one claimed follow-up unless it became moot; 1 if it fired now."""
@@ -83,20 +150,32 @@ class FollowUpScheduler:
                 )
             except DomainError as refused:  # fired by a scheduler whose lease ran out
                 log.info("followup.already_fired", key=claim.key, reason=refused.message)
+        closing = self._fired(claim, recipients, now)
+        closed = finish_all(app.engine, self.owner, [closing])
+        self._queued([closing] if closed else [])
+        return 0 if already else 1
+
+    def _fired(self, claim: Claim, recipients: tuple[str, ...], now: datetime) -> Closing:
         late = max(0, int((now - claim.due_at).total_seconds()))
         rows = self._outbox(claim, recipients, now, late)
-        closed = finish(
-            app.engine, claim, self.owner, FIRED, fired_at=now, late_seconds=late, outbox=rows
-        )
-        log.info(
-            "followup.fired",
-            key=claim.key,
-            kind=claim.kind,
-            late_seconds=late,
-            closed=closed,
-            notifications=len(rows),
-        )
-        return 0 if already else 1
+        return Closing(claim, FIRED, now, late, tuple(rows))
+
+    def _queued(self, closed: Sequence[Closing]) -> None:
+        """Log what was closed, and nudge delivery if notifications were queued."""
+        for closing in closed:
+            claim = closing.claim
+            if closing.status == MOOT:
+                log.info("followup.moot", key=claim.key, kind=claim.kind)
+            else:
+                log.info(
+                    "followup.fired",
+                    key=claim.key,
+                    kind=claim.kind,
+                    late_seconds=closing.late_seconds,
+                    notifications=len(closing.outbox),
+                )
+        if self.on_queued is not None and any(closing.outbox for closing in closed):
+            self.on_queued()
 
     def _still_due(self, state: CycleState, claim: Claim) -> bool:
         quadrant = None

@@ -9,18 +9,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from events.domain import Reason, Side
+from events.records import StoredEvent
 from handlers.actor import Actor, Role
 from handlers.bootstrap import Popcycle
 from scheduler.claims import claim_due
 from scheduler.firing import FollowUpScheduler
 from scheduler.runner import build_scheduler
+from scheduler.tables import followups_table, outbox_table
 from tests.integration.conftest import SQL_KINDS
 from tests.support.apps import database_url, wired
 from tests.support.clock import FakeClock
-from workflow.commands import SubmitPreparation
+from workflow.commands import RecordFollowUp, SubmitPreparation
 from workflow.employee import RegisterEmployee
+from workflow.state import CycleState
 
 HR = Actor("hr-1", Role.HR)
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
@@ -148,3 +152,87 @@ def test_several_schedulers_at_once_fire_each_followup_once(
         kinds = [kind for kind, _ in _fired(app, cycle)]
         assert kinds, cycle
         assert len(kinds) == len(set(kinds)), f"{cycle} fired twice: {kinds}"
+
+
+def _fired_events(app: Popcycle, cycles: list[str]) -> list[StoredEvent]:
+    return [
+        event
+        for cycle in cycles
+        for event in app.store.read_stream(f"cycle-{cycle}")
+        if event.type == "FollowUpFired"
+    ]
+
+
+def test_a_batch_of_reminders_is_one_append_and_its_notifications_one_close(
+    app: Popcycle, clock: FakeClock
+) -> None:
+    cycles = [_invite(app, f"E{n}") for n in range(7)]
+    scheduler = build_scheduler(app)
+    scheduler.batch_size = 5
+    scheduler.tick()
+    clock.set(START + timedelta(days=7, hours=1))
+    assert scheduler.tick() == 7  # a batch of 5, then one of 2
+    fired = _fired_events(app, cycles)
+    assert len(fired) == 7
+    # Then each batch was one append (one command: one causation id for all its events)
+    batches = Counter(event.metadata.causation_id for event in fired)
+    assert sorted(batches.values()) == [2, 5]
+    with app.engine.connect() as connection:
+        statuses = Counter(connection.execute(select(followups_table.c.status)).scalars())
+        queued = connection.execute(select(outbox_table.c.message_id)).scalars().all()
+    assert statuses["claimed"] == 0
+    assert sorted(queued) == sorted(
+        f"{c}:invitation.reminder:2026-03-02:E{n}" for n, c in enumerate(cycles)
+    )
+
+
+def test_a_batch_takes_over_a_followup_fired_by_a_scheduler_that_died_before_closing(
+    app: Popcycle, clock: FakeClock
+) -> None:
+    cycles = [_invite(app, f"E{n}") for n in range(3)]
+    build_scheduler(app).tick()
+    clock.set(START + timedelta(days=7, hours=1))
+    # Given a scheduler that claimed everything, recorded the first firing, and was killed
+    claims = claim_due(app.engine, "killed-scheduler", clock(), timedelta(minutes=5))
+    first = claims[0]
+    app.commands.handle(
+        Actor("scheduler", Role.SYSTEM),
+        first.cycle_id,
+        RecordFollowUp(first.key, first.kind, first.due_at, ("E0",)),
+    )
+    clock.advance(timedelta(minutes=6))
+    # When another scheduler takes the claims over: two fire now, the first is not fired again
+    assert build_scheduler(app).tick() == 2
+    assert len(_fired_events(app, cycles)) == 3
+    with app.engine.connect() as connection:
+        queued = connection.execute(select(outbox_table.c.followup_key)).scalars().all()
+    assert sorted(queued) == sorted(claim.key for claim in claims)  # its mail still goes out
+
+
+def test_a_cycle_changed_while_its_batch_was_judged_fires_nothing_moot(
+    app: Popcycle, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cycles = [_invite(app, f"E{n}") for n in range(4)]
+    scheduler = build_scheduler(app)
+    scheduler.tick()
+    clock.set(START + timedelta(days=7, hours=1))
+    victim = cycles[2]
+    read = app.repository.cycle
+    raced: list[str] = []
+
+    def read_then_race(cycle_id: str, as_of: datetime | None = None) -> CycleState:
+        state = read(cycle_id, as_of)
+        if cycle_id == victim and not raced:
+            # Another process: the employee answers right after the batch read the cycle
+            raced.append(cycle_id)
+            app.commands.handle(HR, victim, SubmitPreparation(Side.EMPLOYEE, ("groeien",)))
+        return state
+
+    monkeypatch.setattr(app.repository, "cycle", read_then_race)
+    # Then the batch's append conflicts, and each follow-up is judged again on its own
+    assert scheduler.tick() == 3
+    assert raced == [victim]
+    assert _fired(app, victim) == []  # the answered invitation is not reminded
+    for cycle in cycles:
+        if cycle != victim:
+            assert [kind for kind, _ in _fired(app, cycle)] == ["invitation.reminder"]
