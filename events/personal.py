@@ -8,7 +8,6 @@ unreadable for ever, and `merge` then puts `ERASED` where the values were.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 ERASED = "[erased]"
@@ -68,9 +67,46 @@ def _places(type_name: str, data: dict[str, Any]) -> list[tuple[str, Any, str]]:
     return places
 
 
+def _branches(patterns: tuple[str, ...]) -> frozenset[str]:
+    """The top-level keys under which `patterns` reach into nested objects or lists."""
+    tops = set()
+    for pattern in patterns:
+        head, nested, _ = pattern.partition(".")
+        if nested or head.endswith("[]"):
+            tops.add(head.removesuffix("[]"))
+    return frozenset(tops)
+
+
+_BRANCHES = {name: _branches(patterns) for name, patterns in PERSONAL_FIELDS.items()}
+
+
+def _detached(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `data` that the personal paths can be written into without touching `data`.
+
+    Only the branches those paths go through are copied (the top-level dict and, for nested
+    paths such as `goals[].title`, that one list): a full deep copy of every event would cost
+    more than the rest of unsealing.
+    """
+    detached = dict(data)
+    for top in _BRANCHES.get(type_name, ()):
+        if top in detached:
+            detached[top] = _json_copy(detached[top])
+    return detached
+
+
+def _json_copy(value: Any) -> Any:
+    """Deep copy of JSON-shaped data (dicts, lists, immutable scalars), several times faster
+    than `copy.deepcopy`, which has to handle any object graph."""
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    return value
+
+
 def split(type_name: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data with personal values set to None, the personal values by path)."""
-    public = copy.deepcopy(data)
+    public = _detached(type_name, data)
     personal: dict[str, Any] = {}
     for path, container, key in _places(type_name, public):
         if container[key] is not None:
@@ -86,7 +122,7 @@ def merge(
 
     An erased list keeps its shape (`[ERASED]`) so that the event still loads as its type.
     """
-    data = copy.deepcopy(public)
+    data = _detached(type_name, public)
     wanted = set(paths)
     for path, container, key in _places(type_name, data):
         if path not in wanted:

@@ -83,14 +83,19 @@ class _Batch:
     def run(self, changes: Sequence[Change], *, fresh: bool) -> None:
         prefix = len(cycles.CYCLE_PREFIX)
         levels: dict[str, int] = {}
+        started: set[str] = set()
         if not fresh:  # fresh: every cycle starts in this batch, so every one is derived
             for change in changes:
                 if change.stream_id.startswith(cycles.CYCLE_PREFIX):
                     cycle_id = change.stream_id[prefix:]
+                    if change.type == "CycleStarted":
+                        started.add(cycle_id)
                     level = _LEVELS.get(change.type, 2)
                     if level > levels.get(cycle_id, -1):
                         levels[cycle_id] = level
-            self._load(levels)
+            # A cycle that starts in this batch has no rows yet (its start is its first event
+            # and the checkpoint is below it): nothing to load, everything to derive.
+            self._load({key: level for key, level in levels.items() if key not in started})
         forgotten: set[str] = set()
         for change in changes:
             if change.stream_id.startswith(EMPLOYEE_PREFIX):
@@ -113,7 +118,7 @@ class _Batch:
             self._erase(forgotten)
         for cycle_id, fold in self.folds.items():
             self.cycle_rows.put(fold.row)
-            if fresh or levels.get(cycle_id, 0) > 0:
+            if fresh or cycle_id in started or levels.get(cycle_id, 0) > 0:
                 self._derive(cycle_id, fold)
         self.cycle_rows.flush()
         self.goal_rows.flush()

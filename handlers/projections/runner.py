@@ -35,9 +35,12 @@ from handlers.projections.base import BoundProjection, Projection
 from handlers.projections.changes import HEAD_QUERY, changes_query, read_changes
 from handlers.projections.schema import checkpoints_table
 
-#: Events per catch-up transaction: big enough to amortise the commit, small enough to keep
-#: SQLite's write lock short (appends wait for it) and memory flat.
-DEFAULT_BATCH_SIZE = 1000
+#: Events per catch-up transaction: big enough to amortise the commit and the reloading of the
+#: rows a batch touches (a cycle whose events span several batches is read once per batch:
+#: 5000 catches up 1.6x faster than 1000, `bench.projections`), small enough to keep memory
+#: flat and SQLite's write lock short (appends wait for it: about 0.25 s per full batch, and
+#: only while a projection is far behind; live nudges carry a few events).
+DEFAULT_BATCH_SIZE = 5000
 
 _checkpoint = checkpoints_table.c
 

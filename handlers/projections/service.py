@@ -34,7 +34,7 @@ class ProjectionSettings:
     """The read side's knobs, from the environment.
 
     POP_SWEEP_SECONDS: seconds between safety sweeps (default 30);
-    POP_PROJECTION_BATCH: events per catch-up transaction (default 1000).
+    POP_PROJECTION_BATCH: events per catch-up transaction (default 5000).
     """
 
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
