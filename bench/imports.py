@@ -43,6 +43,7 @@ from typing import Any
 import structlog
 from sqlalchemy import MetaData, insert, select
 
+from bench.figures import Figure, add_json_option, backend_name, write_figures
 from events.database import make_engine, write_transaction
 from events.migrate import upgrade
 from events.schema import events_table
@@ -264,8 +265,27 @@ def table(kind: str, results: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def figures(kind: str, results: list[tuple[str, dict[str, Any]]]) -> list[Figure]:
+    """The headline figure for `python -m bench report`: the batched import against raw."""
+    measured = dict(results)
+    raw, batched = results[0][1], results[1][1]
+    again = measured["same file again (nothing to write)"]
+    return [
+        Figure(
+            f"import, {batched['rows']:,} employees",
+            backend_name(kind),
+            "rows/s",
+            batched["rows"] / batched["seconds"],
+            raw["rows"] / raw["seconds"],
+            note=f"peak memory {batched['peak_kb'] / 1024:.0f} MB; re-import of the same file "
+            f"{again['rows'] / again['seconds']:,.0f} rows/s, {again['events']} events written",
+        )
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_json_option(parser)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--single-rows", type=int, default=20_000)
@@ -282,7 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     progress(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     for kind in kinds:
         with tempfile.TemporaryDirectory(prefix="popcycle-bench-imports-") as folder:
-            print(table(kind, measure(kind, Path(folder), args)), flush=True)
+            results = measure(kind, Path(folder), args)
+            print(table(kind, results), flush=True)
+            write_figures(args.json, figures(kind, results))
             print(flush=True)
 
 

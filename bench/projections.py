@@ -48,6 +48,7 @@ from typing import Any
 
 from sqlalchemy import insert, make_url
 
+from bench.figures import Figure, add_json_option, backend_name, write_figures
 from events.codec import encode
 from events.domain import (
     BudgetAllowanceSet,
@@ -767,10 +768,32 @@ def report(title: str, results: dict[str, list[Measured]]) -> str:
     return "\n".join(lines)
 
 
+def figures(kind: str, results: dict[str, list[Measured]]) -> list[Figure]:
+    """The headline figures for `python -m bench report`: catch-up and rebuild."""
+
+    def median_rate(case: str) -> float:
+        return statistics.median(m.rate for m in results[case])
+
+    events = results["raw"][0].events
+    return [
+        Figure(
+            f"projection {case}, {events:,} events",
+            backend_name(kind),
+            "events/s",
+            median_rate(case),
+            median_rate("raw"),
+            median_rate("peer"),
+            note=f"{case} peak memory {max(m.peak_mb for m in results[case]):.0f} MB",
+        )
+        for case in ("catch-up", "rebuild")
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_json_option(parser)
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
     parser.add_argument("--big", action="store_true", help=f"also {BIG_EVENTS:,} events")
@@ -800,6 +823,7 @@ def main(argv: list[str] | None = None) -> None:
                     database = "SQLite" if kind == "sqlite" else "PostgreSQL"
                     title = f"{database}, {target.events:,} events, median of {repeats}"
                     tables.append(report(title, results))
+                    write_figures(args.json, figures(kind, results))
                     print(tables[-1] + "\n", flush=True)
 
 
