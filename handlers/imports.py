@@ -79,6 +79,7 @@ BOM = b"\xef\xbb\xbf"
 _SEPARATORS = (";", ",", "\t")
 # What `errors="surrogateescape"` makes of bytes that are not UTF-8.
 _SURROGATE = re.compile("[\udc80-\udcff]")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 #: How many bytes of the file the separator is guessed from.
 _SNIFF_BYTES = 64 * 1024
 
@@ -127,7 +128,8 @@ def sniff(path: Path) -> CsvFormat:
         head = handle.read(_SNIFF_BYTES)
     bom = head.startswith(BOM)
     text = head[len(BOM) :] if bom else head
-    first = text.decode("utf-8", errors="replace").partition("\n")[0].rstrip("\r")
+    # Any line ending ends the header: classic Mac files ("CSV (Macintosh)") use a lone CR.
+    first = _LINE_END.split(text.decode("utf-8", errors="replace"), maxsplit=1)[0]
     if first.lower().startswith("sep=") and len(first) == 5:
         return CsvFormat(first[4], bom, header_line=2)
     best, most = _SEPARATORS[0], -1
