@@ -186,6 +186,24 @@ def test_registering_people_is_for_hr(
         assert web_popcycle.store.head() == before
 
 
+@pytest.mark.parametrize("role", [*ROLES, "no_token"])
+def test_importing_the_organisation_is_for_hr(
+    role: str, org: Org, as_role: dict[str, Client], web_popcycle: Popcycle
+) -> None:
+    before = web_popcycle.store.head()
+    caller = as_role[role] if role in as_role else as_role["hr"].with_token(None)
+    reply = caller.post(
+        "/api/imports",
+        raw=b"employee_number,name,email\nn1,Nieuw,n@example.nl\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    expected = {"hr": 200, "no_token": 401}.get(role, 403)
+    assert reply.status == expected, reply.text
+    if expected != 200:
+        assert reply.media_type == "application/problem+json"
+        assert web_popcycle.store.head() == before
+
+
 def test_a_manager_cannot_start_a_cycle_for_someone_elses_report(
     org: Org, as_role: dict[str, Client]
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web.api import cycles, employees, followups
+from web.api import cycles, employees, followups, imports
 from web.api.blueprint import BEARER, api
 
-__all__ = ["BEARER", "api", "cycles", "employees", "followups"]
+__all__ = ["BEARER", "api", "cycles", "employees", "followups", "imports"]

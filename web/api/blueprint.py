@@ -45,6 +45,8 @@ _DESCRIPTIONS = {
     404: "No such cycle or person (or not one this token may see)",
     409: "Not allowed in the cycle's current phase, or a concurrent change",
     412: "If-Match names a version the cycle has moved past",
+    413: "The body is larger than this server accepts",
+    415: "The body is not of a media type this operation reads",
     422: "Invalid input: `field` names what to fix",
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from flask_openapi3.models import RawModel
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$"
@@ -106,6 +107,31 @@ class FollowupsQuery(BaseModel):
     due_before: Time | None = None
 
 
+class ImportHeaders(BaseModel):
+    """Headers of `POST /api/imports` (an import pins no version, so no If-Match)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    idempotency_key: str | None = Field(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="A retry with the same key and file returns the first reply, writing nothing.",
+    )
+
+
+class ImportQuery(BaseModel):
+    """The import's options (the view refuses others: a mistyped `dry_run` must not write)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dry_run: bool = Field(False, description="Report what would change; write nothing.")
+    skip_invalid: bool = Field(
+        False, description="Import the good rows; the bad ones come back in `rejected_rows`."
+    )
+
+
 # --- request bodies --------------------------------------------------------------------------
 
 
@@ -193,6 +219,12 @@ class Evaluation(Request):
     summary: Text | None = None
 
 
+class CsvBody(RawModel):
+    """HR's CSV export as the request body itself (UTF-8, `,` or `;`, BOM or not)."""
+
+    mimetypes: list[str] = ["text/csv"]  # noqa: RUF012 (flask-openapi3 reads the class attribute)
+
+
 # --- responses -------------------------------------------------------------------------------
 
 
@@ -265,6 +297,36 @@ class FollowUps(Reply):
     followups: list[FollowUp]
 
 
+class RowIssue(BaseModel):
+    """One bad row of an imported file: its line (the header is line 1), column, reason."""
+
+    line: int
+    column: str | None
+    reason: str
+
+
+class ImportResult(Reply):
+    """What an import changed (or, in a dry run, would change). Counts are of rows."""
+
+    import_id: str
+    file_sha256: str
+    rows: int
+    good_rows: int
+    rejected: int
+    hired: int
+    changed: int = Field(description="Existing people with new details, manager or end date.")
+    unchanged: int
+    left: int
+    moved_cycles: int = Field(description="Open cycles moved to the employee's new manager.")
+    cancelled_cycles: int = Field(description="Open cycles of leavers, cancelled.")
+    events: int
+    dry_run: bool
+    replayed: bool = Field(description="The Idempotency-Key was used before: its first reply.")
+    rejected_rows: list[RowIssue] = Field(description="Rows not imported (skip_invalid).")
+    notes: list[RowIssue] = Field(description="Facts in the file the log does not follow.")
+    changes: list[str] = Field(description="In a dry run: one line per changing employee.")
+
+
 class Violation(BaseModel):
     letter: Literal["S", "M", "A", "R", "T"]
     field: str
@@ -289,3 +351,4 @@ class Problem(BaseModel):
     violations: list[Violation] | None = Field(None, description="Every SMART letter failed.")
     allowed: list[str] | None = Field(None, description="What the cycle's phase allows now.")
     errors: list[FieldIssue] | None = Field(None, description="Every field that failed.")
+    rows: list[RowIssue] | None = Field(None, description="Every bad row of an imported file.")
