@@ -283,6 +283,8 @@ KEY_FUNCTIONS = (
     ("sqlstore.py", "append"),
     ("sqlstore.py", "_lock_and_read"),
     ("hashing.py", "event_hash"),
+    ("hashing.py", "content_tail"),
+    ("sqlstore.py", "_append_in_one_statement"),
     ("sqlstore.py", "_write_one_by_one"),
     ("sqlstore.py", "_write_at_once"),
     ("base.py", "commit"),

@@ -4,6 +4,13 @@ Each event's hash covers its own content *and* the previous event's hash (in glo
 order), so editing, removing, inserting or reordering any event breaks every hash after it. The
 chain head (last position and hash) is kept beside the log so that cutting off the last events
 is caught too.
+
+The hashed text is `previous hash ‖ canonical JSON of [position, stream id, version, type,
+schema version, data, metadata, recorded at]`. On PostgreSQL the store chains it in SQL, in the
+very statement that takes the head lock (`events.sqlstore`): position and version are only
+known under the lock, so the JSON is cut into parts around them. `content_tail` is the part
+Python knows beforehand and `chain_hash` puts the parts together exactly as the SQL does, so
+both databases, the in-memory store and `pop verify` compute one and the same chain.
 """
 
 from __future__ import annotations
@@ -21,6 +28,28 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def content_tail(
+    *,
+    type: str,
+    schema_version: int,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    recorded_at: datetime,
+) -> str:
+    """The hashed JSON after the version: `type,schema_version,data,metadata,"recorded_at"]`."""
+    return canonical_json([type, schema_version, data, metadata, recorded_at.isoformat()])[1:]
+
+
+def chain_hash(previous_hash: str, position: int, stream_json: str, version: int, tail: str) -> str:
+    """SHA-256 of `previous ‖ [position,stream,version,tail`: the canonical JSON of the event.
+
+    `stream_json` is `canonical_json(stream_id)`. The SQL twin in `events.sqlstore`
+    (`_SQL_CHAIN_HASH`) concatenates the same parts, so a change here must change it too.
+    """
+    body = f"{previous_hash}[{position},{stream_json},{version},{tail}"
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def event_hash(
     previous_hash: str,
     *,
@@ -34,16 +63,11 @@ def event_hash(
     recorded_at: datetime,
 ) -> str:
     """The hash of one event, chained to the one before it."""
-    body = canonical_json(
-        [
-            position,
-            stream_id,
-            version,
-            type,
-            schema_version,
-            data,
-            metadata,
-            recorded_at.isoformat(),
-        ]
+    tail = content_tail(
+        type=type,
+        schema_version=schema_version,
+        data=data,
+        metadata=metadata,
+        recorded_at=recorded_at,
     )
-    return hashlib.sha256((previous_hash + body).encode("utf-8")).hexdigest()
+    return chain_hash(previous_hash, position, canonical_json(stream_id), version, tail)

@@ -12,15 +12,27 @@ become visible in commit order and a reader at position N never later finds an e
 The same lock makes the hash chain possible at all (each hash needs the previous one) and makes
 the stream-version and idempotency checks race-free.
 
-**Why so few statements.** Appends are one at a time, so each must be short. On PostgreSQL an
-append is four round trips, one more than a bare one-row insert: BEGIN; one statement that locks
-the head and reads the head, the stream versions and the idempotency key; one statement that
-writes the events, the stream versions, the new head and the key (data-modifying CTEs); COMMIT.
-SQLite runs in-process, so its writes are plain separate statements.
+**Why one statement on PostgreSQL.** Appends are one at a time, so each must be short, and on
+PostgreSQL every statement, BEGIN and COMMIT is a network round trip. An ordinary append is
+therefore one autocommit statement, one round trip (a bare one-row insert in a transaction takes
+three): data-modifying CTEs lock the head row, read the stream versions and the idempotency key,
+check the expected versions, insert the events with positions and hashes computed in SQL from
+the locked head (`events.hashing` says how the hashed text is cut so that SQL can chain it), move
+the stream versions and the head, and remember the key. Its reads other than the locked head see
+the statement's snapshot, which can predate a commit the statement waited for: such a stale read
+can only make the insert clash with UNIQUE(stream_id, version) or the key's primary key (the
+statement then writes nothing) or report a conflict with the head moved under it; in those cases,
+and for appends too large or unusual for one statement, the append runs the general path: BEGIN;
+one statement that locks the head and reads the rest; one statement that writes; COMMIT. SQLite
+runs in-process, so its writes are plain separate statements in a `BEGIN IMMEDIATE` transaction.
 
 The UNIQUE(stream_id, version) constraint stays as a backstop: should two writers ever pass the
 version check together, the loser's IntegrityError becomes a `ConcurrencyConflict`.
 """
+
+# `_one_statement_append` formats only counters and fixed names into its SQL; every value is a
+# bound parameter.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -39,6 +51,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,7 +59,7 @@ from sqlalchemy.exc import IntegrityError
 
 from events.database import writer
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
-from events.hashing import GENESIS, event_hash
+from events.hashing import GENESIS, canonical_json, content_tail, event_hash
 from events.records import AppendResult, Metadata, StoredEvent, StreamAppend
 from events.schema import (
     EVENT_TYPE_LENGTH,
@@ -110,6 +123,9 @@ _LOOKUP_KEY = select(*_KEY_COLUMNS).where(_keys.key == bindparam("lookup_key"))
 #: Appends with more events than this write them with executemany instead of one statement.
 _MAX_EVENTS_PER_STATEMENT = 64
 
+#: Appends with at most this many events (and streams) run as one autocommit statement.
+_MAX_EVENTS_IN_ONE_STATEMENT = 16
+
 
 @dataclass(frozen=True, slots=True)
 class _State:
@@ -160,6 +176,10 @@ class SqlEventStore:
     ) -> AppendResult:
         _check_sizes(appends, idempotency_key)
         request = (appends, metadata, idempotency_key, request_fingerprint, result)
+        if self._postgres and self._before_commit is None and _fits_one_statement(appends):
+            outcome = self._append_in_one_statement(*request)
+            if outcome is not None:
+                return outcome
         try:
             return self._transaction(*request)
         except IntegrityError as error:
@@ -168,6 +188,74 @@ class SqlEventStore:
         # A concurrent append with the same key won (only possible for appends without events,
         # which leave the head alone): once more, and its stored result is replayed.
         return self._transaction(*request)
+
+    def _append_in_one_statement(
+        self,
+        appends: Sequence[StreamAppend],
+        metadata: Metadata,
+        key: str | None,
+        fingerprint: str | None,
+        result: dict[str, Any] | None,
+    ) -> AppendResult | None:
+        """PostgreSQL: the whole append as one autocommit statement; None: use the general path.
+
+        None when the statement wrote nothing because what it read may have been stale (see the
+        module's docstring): the general path then judges under the lock.
+        """
+        shape = (
+            tuple((len(item.events), item.expected_version is not None) for item in appends),
+            key is not None,
+        )
+        statement = self._statements.get(shape)
+        if statement is None:
+            statement = self._statements[shape] = _one_statement_append(*shape)
+        now = self._now()
+        meta = {**metadata.to_json(), "idempotency_key": key}
+        params: dict[str, Any] = {"meta": meta, "at": now, "key": key}
+        if key is not None:
+            params.update(fingerprint=fingerprint, result=dict(result or {}))
+        number = 0
+        for index, item in enumerate(appends):
+            params[f"s{index}"] = item.stream_id
+            params[f"sj{index}"] = canonical_json(item.stream_id)
+            params[f"x{index}"] = item.expected_version
+            for new in item.events:
+                params[f"y{number}"] = new.type
+                params[f"sv{number}"] = new.schema_version
+                params[f"d{number}"] = new.data
+                params[f"t{number}"] = content_tail(
+                    type=new.type,
+                    schema_version=new.schema_version,
+                    data=new.data,
+                    metadata=meta,
+                    recorded_at=now,
+                )
+                number += 1
+        try:
+            with self._reader.connect() as connection:
+                row = connection.execute(statement, params).one()
+        except IntegrityError as error:
+            if _is_version_clash(error) or _is_key_clash(error):
+                return None
+            raise
+        head_position, snapshot_position, written = row[0], row[1], row[2]
+        seen = [version or 0 for version in row[3 : 3 + len(appends)]]
+        if key is not None and row[3 + len(appends)] is not None:
+            return _replay(key, fingerprint, row[3 + len(appends) :])
+        if not written:
+            if snapshot_position != head_position:
+                return None
+            for item, actual in zip(appends, seen, strict=True):
+                if item.expected_version is not None and item.expected_version != actual:
+                    raise ConcurrencyConflict(item.stream_id, item.expected_version, actual)
+            raise RuntimeError("the append wrote nothing, yet found no conflict and no key")
+        versions = {
+            item.stream_id: actual + len(item.events)
+            for item, actual in zip(appends, seen, strict=True)
+        }
+        return AppendResult(
+            versions, head_position + 1, head_position + number, False, dict(result or {})
+        )
 
     def _transaction(
         self,
@@ -509,6 +597,124 @@ def _combined_write(events: int, streams: int, with_key: bool) -> Executable:
         }
         ctes.append(insert(idempotency_keys_table).values(key_row).cte("remembered"))
     return _MOVE_HEAD.add_cte(*ctes)
+
+
+def _fits_one_statement(appends: Sequence[StreamAppend]) -> bool:
+    """Appends with events, not too many, each stream once: what `_one_statement_append` covers."""
+    events = sum(len(item.events) for item in appends)
+    streams = {item.stream_id for item in appends}
+    return 0 < events <= _MAX_EVENTS_IN_ONE_STATEMENT and len(streams) == len(appends)
+
+
+#: `events.hashing.chain_hash` in SQL, over the CTE `{prev}` (position, hash) and the new
+#: event's version expression; `convert_to` gives the UTF-8 bytes Python hashes.
+_SQL_CHAIN_HASH = (
+    "encode(sha256(convert_to({prev}.hash || '[' || ({prev}.position + 1) || ',' || "
+    "CAST(:sj{stream} AS text) || ',' || ({version}) || ',' || CAST(:t{event} AS text), "
+    "'UTF8')), 'hex')"
+)
+
+
+def _one_statement_append(streams: tuple[tuple[int, bool], ...], with_key: bool) -> Any:
+    """PostgreSQL: lock, check, chain, insert, move and remember in one statement.
+
+    `streams` gives, per stream of the append, its number of events and whether it has an
+    expected version. CTEs, in order: `head` locks the head row (a waiting statement gets the
+    row as committed); `seen` reads the stream versions and the key (statement snapshot), and
+    the head as of that snapshot, which tells the caller whether it waited; `ok` is the head if
+    every check passes, else empty, and everything written selects from it, so a failed check
+    writes nothing; `c0…` chain each new event's position and hash from the one before. The
+    result row: the locked head position, the snapshot's, whether it wrote, the versions seen,
+    and the stored key's columns.
+    """
+    seen_columns = ["(SELECT s.position FROM log_head AS s WHERE s.id = 1) AS snapshot_position"]
+    seen_columns += [
+        f"(SELECT version FROM streams WHERE stream_id = CAST(:s{i} AS text)) AS v{i}"
+        for i in range(len(streams))
+    ]
+    key_columns = [column.name for column in _KEY_COLUMNS]
+    seen_source = "(SELECT 1) AS one"
+    if with_key:
+        seen_columns += [f"k.{name} AS key_{name}" for name in key_columns]
+        seen_source += " LEFT JOIN idempotency_keys AS k ON k.key = CAST(:key AS text)"
+    checks = [
+        f"coalesce(seen.v{i}, 0) = CAST(:x{i} AS integer)"
+        for i, (_, expected) in enumerate(streams)
+        if expected
+    ]
+    if with_key:
+        checks.append("seen.key_key IS NULL")
+    version_columns = "".join(f", seen.v{i}" for i in range(len(streams)))
+    ctes = [
+        "head AS MATERIALIZED (SELECT position, hash FROM log_head WHERE id = 1 FOR UPDATE)",
+        f"seen AS MATERIALIZED (SELECT {', '.join(seen_columns)} FROM {seen_source})",
+        "ok AS MATERIALIZED (SELECT head.position, head.hash"
+        + version_columns
+        + " FROM head, seen"
+        + (f" WHERE {' AND '.join(checks)}" if checks else "")
+        + ")",
+    ]
+    rows: list[str] = []
+    prev, event = "ok", 0
+    for stream, (count, _) in enumerate(streams):
+        for offset in range(1, count + 1):
+            version = f"coalesce(ok.v{stream}, 0) + {offset}"
+            digest = _SQL_CHAIN_HASH.format(prev=prev, stream=stream, version=version, event=event)
+            source = "ok" if prev == "ok" else f"{prev}, ok"
+            ctes.append(
+                f"c{event} AS MATERIALIZED (SELECT {prev}.position + 1 AS position, "
+                f"{version} AS version, {digest} AS hash FROM {source})"
+            )
+            rows.append(
+                f"SELECT c{event}.position, CAST(:s{stream} AS text), c{event}.version, "
+                f"CAST(:y{event} AS text), CAST(:sv{event} AS integer), CAST(:d{event} AS json), "
+                f"CAST(:meta AS json), CAST(:at AS timestamptz), c{event}.hash, "
+                f"CAST(:key AS text) FROM c{event}"
+            )
+            prev, event = f"c{event}", event + 1
+    ctes.append(
+        "appended AS (INSERT INTO events (position, stream_id, version, type, schema_version, "
+        "data, metadata, recorded_at, hash, idempotency_key) " + " UNION ALL ".join(rows) + ")"
+    )
+    moved = " UNION ALL ".join(
+        f"SELECT CAST(:s{i} AS text), coalesce(ok.v{i}, 0) + {count} FROM ok"
+        for i, (count, _) in enumerate(streams)
+    )
+    ctes.append(
+        f"moved AS (INSERT INTO streams (stream_id, version) {moved} "
+        "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version)"
+    )
+    if with_key:
+        versions = ", ".join(
+            f"CAST(:s{i} AS text), coalesce(ok.v{i}, 0) + {count}"
+            for i, (count, _) in enumerate(streams)
+        )
+        ctes.append(
+            "remembered AS (INSERT INTO idempotency_keys (key, fingerprint, versions, "
+            "first_position, last_position, result, recorded_at) "
+            "SELECT CAST(:key AS text), CAST(:fingerprint AS text), "
+            f"json_build_object({versions}), ok.position + 1, ok.position + {event}, "
+            "CAST(:result AS json), CAST(:at AS timestamptz) FROM ok)"
+        )
+    ctes.append(
+        f"new_head AS (UPDATE log_head SET position = {prev}.position, hash = {prev}.hash "
+        f"FROM {prev} WHERE log_head.id = 1)"
+    )
+    outputs = ["head.position", "seen.snapshot_position", "EXISTS (SELECT FROM ok) AS written"]
+    outputs += [f"seen.v{i}" for i in range(len(streams))]
+    if with_key:
+        outputs += [f"seen.key_{name}" for name in key_columns]
+    sql = "WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(outputs) + " FROM head, seen"
+    typed = [
+        bindparam("meta", type_=_events["metadata"].type),
+        bindparam("at", type_=_events.recorded_at.type),
+        *(bindparam(f"d{i}", type_=_events.data.type) for i in range(event)),
+    ]
+    result_types: dict[str, Any] = {}
+    if with_key:
+        typed.append(bindparam("result", type_=_keys.result.type))
+        result_types = {"key_versions": _keys.versions.type, "key_result": _keys.result.type}
+    return text(sql).bindparams(*typed).columns(**result_types)
 
 
 def _stored(row: Sequence[Any]) -> StoredEvent:

@@ -276,6 +276,74 @@ def test_a_reader_never_steps_over_a_writer_that_commits_late(
     assert_chain(list(sql_store.read_all()), sql_store)
 
 
+def while_held_open(
+    sql_store: SqlEventStore, clock: FakeClock, first: Callable[[SqlEventStore], Any]
+) -> Callable[[Callable[[], Any]], tuple[Any, Any]]:
+    """Run `first` on a store that holds its append open, then `second` until `first` commits.
+
+    The second append starts while the first holds the chain head, so it waits for it; on
+    PostgreSQL its statement's snapshot then predates the first's commit.
+    """
+
+    def run(second: Callable[[], Any]) -> tuple[Any, Any]:
+        written, release = threading.Event(), threading.Event()
+
+        def hold_open(_: AppendResult) -> None:
+            written.set()
+            assert release.wait(10), "the test never released the first writer"
+
+        slow = SqlEventStore(sql_store.engine, clock)
+        slow._before_commit = hold_open
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            held = pool.submit(first, slow)
+            assert written.wait(10)
+            waiting = pool.submit(second)
+            time.sleep(0.2)
+            assert not waiting.done(), "the second append did not wait for the first"
+            release.set()
+            return held.result(10), waiting.exception(10) or waiting.result(10)
+
+    return run
+
+
+def test_a_writer_that_waited_for_a_commit_to_its_stream_conflicts(
+    sql_store: SqlEventStore, clock: FakeClock
+) -> None:
+    """Both expect a new stream; the one that waited must see the other's event and refuse."""
+    run = while_held_open(sql_store, clock, lambda slow: append_one(slow, "s", 0, writer="A"))
+
+    first, second = run(lambda: append_one(sql_store, "s", 0, writer="B"))
+
+    assert first.versions == {"s": 1}
+    assert isinstance(second, ConcurrencyConflict)
+    assert (second.stream_id, second.expected, second.actual) == ("s", 0, 1)
+    assert [e.data["writer"] for e in sql_store.read_all()] == ["A"]
+    assert_chain(list(sql_store.read_all()), sql_store)
+
+
+def test_a_writer_that_waited_for_its_own_key_replays_the_first_result(
+    sql_store: SqlEventStore, clock: FakeClock
+) -> None:
+    def request(store: SqlEventStore, writer: str) -> AppendResult:
+        return store.append(
+            [StreamAppend(f"by-{writer}", (NewEvent("Tested", {"writer": writer}),), 0)],
+            ACTOR,
+            idempotency_key="once",
+            request_fingerprint="same request",
+            result={"writer": writer},
+        )
+
+    run = while_held_open(sql_store, clock, lambda slow: request(slow, "A"))
+
+    first, second = run(lambda: request(sql_store, "B"))
+
+    assert (first.replayed, second.replayed) == (False, True)
+    assert second.result == {"writer": "A"}
+    assert (second.first_position, second.last_position) == (1, 1)
+    assert [e.stream_id for e in sql_store.read_all()] == ["by-A"]
+    assert_chain(list(sql_store.read_all()), sql_store)
+
+
 @pytest.mark.postgres
 def test_control_a_plain_sequence_makes_the_same_reader_skip(
     empty_postgres_engine: Engine, clock: FakeClock

@@ -16,6 +16,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, update
+from sqlalchemy.event import listen as event_listen
+from sqlalchemy.event import remove as event_remove
 
 from events.database import make_engine, read_transaction, write_transaction
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
@@ -356,6 +358,37 @@ def test_the_unique_stream_version_backstop_becomes_a_conflict(sql_store: SqlEve
     )
     assert everything(sql_store) == before
     assert sql_store.head() == head
+
+
+@pytest.mark.postgres
+def test_a_postgres_append_is_one_autocommit_statement(
+    empty_postgres_engine: Engine, clock: FakeClock
+) -> None:
+    """Lock, check, chain, write and remember the key in one round trip: no BEGIN, no COMMIT."""
+    store = SqlEventStore(empty_postgres_engine, clock)
+    store.append([to("a", 0, NewEvent("GoalAgreed", RICH_DATA))], HR)
+    sent: list[tuple[str, bool]] = []
+
+    def record(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append((statement, connection.connection.dbapi_connection.autocommit))
+
+    event_listen(empty_postgres_engine, "before_cursor_execute", record)
+    try:
+        outcome = store.append(
+            [to("a", 1, event(), NewEvent("GoalAgreed", RICH_DATA)), to("b", None, event())],
+            HR,
+            idempotency_key="k",
+            request_fingerprint="f",
+            result={"r": 1},
+        )
+    finally:
+        event_remove(empty_postgres_engine, "before_cursor_execute", record)
+
+    assert len(sent) == 1, sent
+    assert sent[0][1], "not in autocommit"
+    assert outcome == AppendResult({"a": 3, "b": 1}, 2, 4, False, {"r": 1})
+    assert store.lookup("k", "f") == AppendResult({"a": 3, "b": 1}, 2, 4, True, {"r": 1})
+    assert_chain(everything(store), store)
 
 
 def test_values_too_long_for_the_columns_are_refused(sql_store: SqlEventStore) -> None:
