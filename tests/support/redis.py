@@ -43,20 +43,31 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def running_redis(*, attempts: int = 3) -> Iterator[str]:
-    """Start redis-server on a free loopback port; yield its URL; stop it afterwards."""
-    binary = find_redis_server()
-    folder = Path(tempfile.mkdtemp(prefix="popcycle-redis-"))
-    process: subprocess.Popen[bytes] | None = None
-    log = (folder / "redis.log").open("wb")
-    try:
+class RedisServer:
+    """Our own redis-server on a loopback port, which a soak test may kill and start again.
+
+    The port stays the same across restarts, so clients configured with the URL reconnect.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._binary = find_redis_server()
+        self._folder = folder
+        self._log = (folder / "redis.log").open("ab")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, *, attempts: int = 3) -> str:
+        """Start on a free port (first time) or on the same port again; returns the URL."""
         last: Exception | None = None
-        for _ in range(attempts):
-            port = free_port()
+        for _ in range(attempts if self.port == 0 else 1):
+            port = self.port or free_port()
             process = subprocess.Popen(
                 [
-                    binary,
+                    self._binary,
                     "--port",
                     str(port),
                     "--bind",
@@ -66,11 +77,11 @@ def running_redis(*, attempts: int = 3) -> Iterator[str]:
                     "--appendonly",
                     "no",
                     "--dir",
-                    str(folder),
+                    str(self._folder),
                     "--daemonize",
                     "no",
                 ],
-                stdout=log,
+                stdout=self._log,
                 stderr=subprocess.STDOUT,
             )
             try:
@@ -78,15 +89,36 @@ def running_redis(*, attempts: int = 3) -> Iterator[str]:
             except (RuntimeError, redis.RedisError) as error:
                 last = error
                 _stop(process)
-                process = None
                 continue
-            yield f"redis://127.0.0.1:{port}/0"
-            return
+            self.process, self.port = process, port
+            return self.url
         raise RuntimeError(f"could not start redis-server: {last}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: everything queued in memory is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+        self._log.close()
+
+
+@contextmanager
+def running_redis(*, attempts: int = 3) -> Iterator[str]:
+    """Start redis-server on a free loopback port; yield its URL; stop it afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="popcycle-redis-"))
+    try:
+        server = RedisServer(folder)
+        try:
+            yield server.start(attempts=attempts)
+        finally:
+            server.stop()
     finally:
-        if process is not None:
-            _stop(process)
-        log.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
