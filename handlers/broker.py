@@ -1,18 +1,20 @@
 """The dramatiq broker from POP_BROKER_URL, and the nudge the command side sends through it.
 
 - `redis://…` (production): a `RedisBroker`; any number of `pop worker` or `dramatiq
-  handlers.workers` processes on any number of machines consume the `projections` queue.
+  handlers.workers` processes on any number of machines consume the `projections` queue and
+  the `notifications` queue (the outbox's delivery actor, declared by scheduler/).
 - unset (the embedded default): a `StubBroker`, consumed by one in-process `dramatiq.Worker`
   (`handlers.workers.start_in_process`, which `pop serve` and `pop worker` call). Same actors,
   same code path; the messages just never leave the process. `broker.emit_after("process_boot")`
   must run once before that worker starts (it starts the time-limit thread); one Worker per
   process (DESIGN.md "Known traps").
 
-The command side never imports the actors: `nudger_for(settings)` enqueues a message by actor
-name, so a `pop cycle …` command starts no worker machinery and opens no Redis connection until
-its first append. In the embedded default a command run in another process (a one-off `pop`
-command beside `pop serve`) has no broker to reach: its nudge is dropped and the serving
-process's safety sweep picks the events up.
+The command side never imports the actors: `nudger_for(settings)` (and the scheduler's
+`delivery_nudge_for(settings)`) enqueues a message by actor name, so a `pop cycle …` command
+starts no worker machinery and opens no Redis connection until its first append. In the
+embedded default a command run in another process (a one-off `pop` command beside `pop serve`)
+has no broker to reach: its nudge is dropped and the serving process's safety sweep picks the
+events up.
 """
 
 from __future__ import annotations
@@ -37,12 +39,18 @@ log = structlog.get_logger(__name__)
 QUEUE = "projections"
 #: The catch-up actor's name (messages are sent by name: see `send_catch_up`).
 CATCH_UP_ACTOR = "catch_up_projection"
+#: The queue and actor that deliver the outbox's notifications (declared by scheduler/).
+NOTIFY_QUEUE = "notifications"
+DELIVER_ACTOR = "deliver_notifications"
+#: The gate's name for "a delivery run is pending" (coalesced like a projection's catch-up).
+DELIVERY = "delivery"
 
 #: Socket timeouts of the command side's Redis client: a nudge must never hang a command.
 NUDGE_SOCKET_TIMEOUT = 2.0
 
 _local = threading.Lock()
 _embedded_nudger: Nudger | None = None
+_embedded_delivery: Nudger | None = None
 _gates: dict[int, Gate] = {}
 
 
@@ -97,11 +105,29 @@ def nudger_on(broker: Broker) -> Nudger:
     return Nudger([p.name for p in PROJECTIONS], gate_for(broker), send_catch_up(broker))
 
 
-def register_embedded(nudger: Nudger | None) -> None:
-    """The in-process worker started (a nudger) or stopped (None): commands nudge it."""
-    global _embedded_nudger  # noqa: PLW0603 - one in-process worker per process, by design
+def delivery_nudger_on(broker: Broker) -> Nudger:
+    """The nudger of the delivery actor through `broker` (`.nudge(DELIVERY)` sends one)."""
+
+    def send(_name: str) -> None:
+        broker.enqueue(
+            Message(
+                queue_name=NOTIFY_QUEUE,
+                actor_name=DELIVER_ACTOR,
+                args=(),
+                kwargs={},
+                options={},
+            )
+        )
+
+    return Nudger([DELIVERY], gate_for(broker), send)
+
+
+def register_embedded(nudger: Nudger | None, delivery: Nudger | None = None) -> None:
+    """The in-process worker started (its nudgers) or stopped (None): commands nudge it."""
+    global _embedded_nudger, _embedded_delivery  # noqa: PLW0603 - one in-process worker per process
     with _local:
         _embedded_nudger = nudger
+        _embedded_delivery = delivery
 
 
 def nudger_for(settings: Settings) -> Callable[[AppendResult], None]:
@@ -109,6 +135,27 @@ def nudger_for(settings: Settings) -> Callable[[AppendResult], None]:
     if is_redis(settings.broker_url):
         return _RedisNudge(str(settings.broker_url))
     return _embedded_nudge
+
+
+def delivery_nudge_for(settings: Settings) -> Callable[[], bool]:
+    """Asks the workers to deliver the outbox now (after the outbox rows were committed).
+
+    The returned function is True when a worker will see the request: always with Redis (a
+    lost message is caught by the workers' sweep), and with the embedded broker while this
+    process runs its in-process worker. False means no worker is in reach (a standalone
+    `pop scheduler` on the embedded default): the caller delivers itself.
+    """
+    if is_redis(settings.broker_url):
+        return _RedisDeliveryNudge(str(settings.broker_url))
+    return _embedded_delivery_nudge
+
+
+def _embedded_delivery_nudge() -> bool:
+    nudger = _embedded_delivery
+    if nudger is None:
+        return False
+    nudger.nudge(DELIVERY)
+    return True
 
 
 def _embedded_nudge(result: AppendResult) -> None:
@@ -133,6 +180,24 @@ class _RedisNudge:
             log.warning("projection.nudge_failed", error=type(error).__name__)
             return
         self._nudger(result)  # swallows its own errors (`Nudger.nudge`)
+
+
+class _RedisDeliveryNudge:
+    """Nudges the delivery actor through Redis; the client is made at the first nudge."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._nudger: Nudger | None = None
+
+    def __call__(self) -> bool:
+        try:
+            if self._nudger is None:
+                self._nudger = delivery_nudger_on(_sender(self._url))
+        except Exception as error:  # a hint lost: the workers' sweep delivers anyway
+            log.warning("delivery.nudge_failed", error=type(error).__name__)
+            return True
+        self._nudger.nudge(DELIVERY)  # swallows its own errors (`Nudger.nudge`)
+        return True
 
 
 def _sender(url: str) -> Broker:

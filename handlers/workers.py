@@ -12,8 +12,10 @@ delivered twice, or redelivered after a worker was killed, does no harm.
 
 The sweep (DESIGN.md "the broker is a hint"): every POP_SWEEP_SECONDS (30 by default) each
 worker process compares every projection's checkpoint with the log head and nudges what is
-behind, forcing the nudge through the coalescing gate. A lost nudge, a message dropped by a
-dead broker, a worker killed with SIGKILL mid-batch: all are caught up within one interval.
+behind, forcing the nudge through the coalescing gate; the outer packages' `SWEEPS` do the
+same for their actors (the scheduler's: notifications due in the outbox). A lost nudge, a
+message dropped by a dead broker, a worker killed with SIGKILL mid-batch: all are caught up
+within one interval.
 The timer is APScheduler's BackgroundScheduler on a MemoryJobStore, one per process, used as
 a local clock only (no shared job store).
 """
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 
 import dramatiq
 import structlog
@@ -36,6 +40,7 @@ from handlers.bootstrap import Popcycle, bootstrap
 from handlers.broker import (
     CATCH_UP_ACTOR,
     QUEUE,
+    delivery_nudger_on,
     is_redis,
     make_broker,
     nudger_on,
@@ -61,10 +66,17 @@ dramatiq.set_broker(broker)
 class Runtime:
     """What the actors of this process work with."""
 
+    app: Popcycle
     service: ProjectionService
     nudger: Nudger
     gate: Gate
     sweep_seconds: float
+    delivery: Nudger  # the outbox's delivery actor (scheduler/actors.py)
+
+
+#: Further checks the safety sweep runs, added by the outer packages' actor modules (the
+#: scheduler's: "is a notification due?"). Each nudges its own actor when work is waiting.
+SWEEPS: list[Callable[[Runtime], None]] = []
 
 
 _lock = threading.Lock()
@@ -84,10 +96,12 @@ def install(app: Popcycle, *, sweep_seconds: float | None = None) -> Runtime:
     settings = ProjectionSettings.from_env()
     nudger = nudger_on(broker)
     runtime = Runtime(
+        app,
         ProjectionService.from_app(app, batch_size=settings.batch_size),
         nudger,
         nudger.gate,
         sweep_seconds or settings.sweep_seconds,
+        delivery_nudger_on(broker),
     )
     with _lock:
         _runtime = runtime
@@ -135,11 +149,16 @@ def sweep() -> list[str]:
     return behind
 
 
+def _sweep_projections(_current: Runtime) -> None:
+    sweep()
+
+
 def _sweep_safely() -> None:
-    try:
-        sweep()
-    except Exception as error:  # the next sweep tries again; the timer must not die
-        log.warning("projection.sweep_failed", error=type(error).__name__)
+    for check in (_sweep_projections, *SWEEPS):
+        try:
+            check(runtime())
+        except Exception as error:  # the next sweep tries again; the timer must not die
+            log.warning("worker.sweep_failed", check=check.__name__, error=type(error).__name__)
 
 
 class SweepTimer(Middleware):
@@ -200,9 +219,24 @@ def start_in_process(
         if not _booted:
             broker.emit_after("process_boot")
             _booted = True
-    worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads)
+    # Every queue declared on this broker: the projections' and the outer packages' actors'.
+    worker = dramatiq.Worker(broker, queues=None, worker_threads=threads)
     worker.start()
     embedded = not is_redis(BROKER_URL)
     if embedded:
-        register_embedded(current.nudger)
+        register_embedded(current.nudger, current.delivery)
     return RunningWorker(worker, embedded)
+
+
+def _load_outer_actors() -> None:
+    """Declare the outer packages' actors (scheduler/: delivery) on this broker.
+
+    Found through the `popcycle.actors` entry points, as `pop` finds the outer commands, so
+    handlers/ never imports them, yet every worker — `pop worker`, `pop serve`, or `dramatiq
+    handlers.workers` — consumes their queues. Runs last: those modules import this one.
+    """
+    for entry in entry_points(group="popcycle.actors"):
+        entry.load()
+
+
+_load_outer_actors()

@@ -1,4 +1,4 @@
-"""`pop scheduler`, `pop simulate`, `pop overdue`: the scheduler's commands.
+"""`pop scheduler`, `pop simulate`, `pop overdue`, `pop outbox`: the scheduler's commands.
 
 Registered on `pop` through the `popcycle.commands` entry point, so that handlers/ (which
 owns the `pop` group) never imports the outer scheduler package.
@@ -17,8 +17,10 @@ import click
 
 from handlers.cli_context import Context, pass_context
 from handlers.parsing import parse_date
+from scheduler.delivery import list_outbox, retry_dead
 from scheduler.population import cycles_with_quadrants, latest_cycles
 from scheduler.runner import SchedulerService, build_scheduler
+from scheduler.tables import DEAD, PENDING, SENT
 from workflow.simulation import overdue_under_policy, simulate
 
 
@@ -111,4 +113,48 @@ def overdue_command(context: Context) -> None:
     click.echo(f"{len(found)} overdue under the {policy.model.value} policy", err=True)
 
 
-commands = [scheduler_command, simulate_command, overdue_command]
+@click.group("outbox")
+def outbox_group() -> None:
+    """The notifications fired follow-ups send: pending, sent, and dead letters."""
+
+
+@outbox_group.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([PENDING, SENT, DEAD]),
+    default=DEAD,
+    show_default=True,
+    help="Which notifications to list.",
+)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@pass_context
+def outbox_list(context: Context, status: str, limit: int) -> None:
+    """List notifications (dead letters by default: those given up after every retry)."""
+    rows = list_outbox(context.app.engine, status, limit)
+    for row in rows:
+        error = (row.last_error or "").replace("\t", " ").replace("\n", " ")
+        click.echo(
+            f"{row.message_id}\t{row.channel}\t{row.attempts}\t"
+            f"{row.next_attempt_at.isoformat()}\t{error}"
+        )
+    click.echo(f"{len(rows)} {status} notifications", err=True)
+
+
+@outbox_group.command("retry")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all-dead", is_flag=True, help="Retry every dead letter.")
+@pass_context
+def outbox_retry(context: Context, message_ids: tuple[str, ...], all_dead: bool) -> None:
+    """Send dead letters again (after fixing what made them fail), with fresh attempts."""
+    if bool(message_ids) == all_dead:
+        raise click.UsageError("name the dead letters to retry, or give --all-dead")
+    app = context.app
+    retried = retry_dead(app.engine, app.clock(), None if all_dead else message_ids)
+    if message_ids and retried < len(set(message_ids)):
+        raise click.ClickException(
+            f"only {retried} of {len(set(message_ids))} are dead letters: nothing was retried"
+        )
+    click.echo(f"{retried} dead letters queued again")
+
+
+commands = [scheduler_command, simulate_command, overdue_command, outbox_group]

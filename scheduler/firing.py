@@ -55,7 +55,7 @@ class FollowUpScheduler:
     lease: timedelta = timedelta(minutes=5)
     batch_size: int = 100
     #: Called after notifications were queued in the outbox (committed): nudges delivery.
-    on_queued: Callable[[], None] | None = None
+    on_queued: Callable[[], object] | None = None
 
     def tick(self) -> int:
         """Sync, then fire everything due now; returns how many follow-ups fired."""

@@ -9,7 +9,6 @@ across processes the claims' leases keep each follow-up to one firing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from handlers.bootstrap import Popcycle
+from handlers.broker import delivery_nudge_for
 from scheduler.calendar import organisation_calendar
 from scheduler.delivery import deliver_due
 from scheduler.firing import FollowUpScheduler
@@ -36,28 +36,29 @@ def build_scheduler(app: Popcycle) -> FollowUpScheduler:
 
 @dataclass
 class SchedulerService:
-    """Fires follow-ups and delivers notifications every `interval` seconds until stopped.
+    """Fires follow-ups every `interval` seconds until stopped; the workers deliver.
 
-    `deliver` runs the outbox: in-process by default; with a broker, a function that enqueues
-    the dramatiq delivery actor instead.
+    After each batch's outbox rows commit, the dramatiq delivery actor is nudged (through
+    Redis, or the in-process broker of `pop serve`); each tick nudges once more, a cheap
+    extra sweep. With no worker in reach (a standalone `pop scheduler` on the embedded
+    default, e.g. from cron) the tick delivers the outbox itself.
     """
 
     app: Popcycle
     interval: float = 15.0
-    deliver: Callable[[], object] | None = None
     _timer: BackgroundScheduler | None = field(default=None, init=False)
     _ticked: threading.Event = field(default_factory=threading.Event, init=False)
 
     def __post_init__(self) -> None:
         self.followups = build_scheduler(self.app)
-        if self.deliver is None:
-            self.deliver = lambda: deliver_due(self.app)
+        self._nudge_delivery = delivery_nudge_for(self.app.settings)
+        self.followups.on_queued = self._nudge_delivery
 
     def run_once(self) -> int:
-        """One tick: fire what is due, then deliver; returns how many follow-ups fired."""
+        """One tick: fire what is due, then have it delivered; returns how many fired."""
         fired = self.followups.tick()
-        assert self.deliver is not None
-        self.deliver()
+        if not self._nudge_delivery():
+            deliver_due(self.app)
         self._ticked.set()
         return fired
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,10 +14,11 @@ from sqlalchemy import select
 from events.domain import Reason
 from handlers.actor import Actor, Role
 from handlers.bootstrap import Popcycle
-from scheduler.delivery import MAX_ATTEMPTS, deliver_due
+from scheduler.delivery import MAX_ATTEMPTS, DeliveryReport, deliver_due
 from scheduler.runner import build_scheduler
 from scheduler.senders import message_id_header
 from scheduler.tables import outbox_table
+from tests.integration.conftest import SQL_KINDS
 from tests.support.apps import database_url, wired
 from tests.support.clock import FakeClock
 from tests.support.postgres import free_port
@@ -86,3 +89,40 @@ def test_a_mail_server_that_stays_down_ends_in_a_dead_letter(tmp_path: Path) -> 
     assert [row.status for row in rows] == ["dead", "dead"]
     assert all(row.attempts == MAX_ATTEMPTS for row in rows)
     assert all("smtp" in (row.last_error or "") for row in rows)
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_deliverers_running_at_once_send_each_mail_once(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[str, Inbox]
+) -> None:
+    url, inbox = smtp
+    postgres = request.getfixturevalue("postgres_url") if kind == "postgres" else None
+    clock = FakeClock(START)
+    with wired(database_url(kind, tmp_path, postgres), clock, POP_SMTP_URL=url) as app:
+        app.commands.register_employee(HR, RegisterEmployee("M1", "Mia", "mia@example.nl"))
+        for n in range(20):
+            app.commands.register_employee(
+                HR, RegisterEmployee(f"E{n}", f"E {n}", f"e{n}@example.com", "M1")
+            )
+            app.commands.start_cycle(HR, f"E{n}", "M1", Reason.PERIODIC)
+        build_scheduler(app).tick()
+        clock.set(START + timedelta(days=7, hours=1))
+        assert build_scheduler(app).tick() == 20
+        # When four deliverers (workers) work through the outbox at the same moment
+        barrier = threading.Barrier(4)
+        reports: list[DeliveryReport] = []
+
+        def deliver() -> None:
+            barrier.wait()
+            reports.append(deliver_due(app, limit=2))
+
+        threads = [threading.Thread(target=deliver) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        # Then each row was leased by one of them: every mail went out once
+        assert sum(report.sent for report in reports) == 20
+        ids = Counter(mail["Message-ID"] for _rcpt, mail in inbox.messages)
+        assert len(ids) == 20
+        assert set(ids.values()) == {1}

@@ -28,9 +28,10 @@ class Inbox:
 
 
 @contextmanager
-def running_smtp() -> Iterator[tuple[str, Inbox]]:
-    """Yield (POP_SMTP_URL, inbox) of a server that runs until the block ends."""
-    inbox = Inbox()
+def running_smtp(inbox: Inbox | None = None) -> Iterator[tuple[str, Inbox]]:
+    """Yield (POP_SMTP_URL, inbox) of a server that runs until the block ends (`inbox`: a
+    handler of your own, e.g. one that refuses some messages)."""
+    inbox = inbox if inbox is not None else Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
