@@ -2,11 +2,14 @@
 
     .venv/bin/python -m bench.web [--employees N] [--requests R]
 
-Seeds N employees with an open cycle each (default 100 000, in bulk through the store, as
-`bench.scheduler` does), projects the read models, serves popcycle's app and a one-route Flask
-app side by side under waitress on loopback, and times R sequential requests to each (the cases
-interleaved, so noise hits all alike): the trivial endpoint (the ceiling), the status page (an
-HR session cookie), and `GET /api/cycles/{id}` for random cycles (an HR bearer token). Prints
+Seeds an organisation of N employees with an open cycle each (default 100 000, in bulk through
+the store, as `bench.scheduler` does): a manager per `REPORTS` employees, twelve departments,
+cycles spread over the first phases with interviews from six weeks ago to six weeks ahead, so
+the page has cycles overdue and due within 30 days to list. Projects the read models, serves
+popcycle's app and a one-route Flask app side by side under waitress on loopback, and times R
+sequential requests to each (the cases interleaved, so noise hits all alike): the trivial
+endpoint (the ceiling), the status page (an HR session cookie), the page filtered by a manager
+and by a department, and `GET /api/cycles/{id}` for random cycles (an HR bearer token). Prints
 median and p95 latency and the ratios to the ceiling. Goal (issue 5): page within 3x.
 """
 
@@ -23,22 +26,55 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
 
-from bench.scheduler import INVITED, seed
+from bench.scheduler import INVITED, SEED_BATCH
+from events.codec import encode
+from events.domain import (
+    CycleOpened,
+    CycleStarted,
+    EmployeeRegistered,
+    InterviewScheduled,
+    PreparationSubmitted,
+    Reason,
+    Side,
+)
 from events.migrate import upgrade
+from events.records import Metadata, StreamAppend
 from handlers.actor import Role
+from handlers.bootstrap import Popcycle
 from handlers.clock import MovableClock
 from handlers.logs import configure_logging
 from handlers.projections.service import ProjectionService
+from handlers.repository import cycle_stream, employee_stream
 from handlers.tokens import TokenStore
 from tests.support.apps import wired
 from tests.support.served import served
 from web.app import create_app
 
 GOAL = 3.0
+#: Employees per manager (72 POP hours a year: within the default capacity of 80)...
+REPORTS = 16
+#: ...except that every `EXTRA`-th employee reports to one of the first ten managers, which
+#: puts those ten over capacity: the page lists them.
+EXTRA = 50
+DEPARTMENTS = (
+    "Finance",
+    "HR",
+    "ICT",
+    "Sales",
+    "Support",
+    "Logistics",
+    "Legal",
+    "Marketing",
+    "Production",
+    "Research",
+    "Service",
+    "Facilities",
+)
 
 
 def progress(message: str) -> None:
@@ -49,6 +85,54 @@ def trivial_app() -> Flask:
     app = Flask("trivial")
     app.add_url_rule("/ping", "ping", lambda: "ok")
     return app
+
+
+def seed(app: Popcycle, employees: int, now: datetime) -> None:
+    """Managers, then employees, each with one cycle: a quarter each invited only, invited with
+    an interview date, in preparation, and ready for the interview (both sides prepared)."""
+    managers = max(1, employees // REPORTS)
+    people: list[StreamAppend] = []
+    for k in range(managers):
+        manager = EmployeeRegistered(
+            f"M{k}",
+            f"Manager {k}",
+            f"m{k}@example.nl",
+            now - timedelta(days=900),
+            department=DEPARTMENTS[k % len(DEPARTMENTS)],
+        )
+        people.append(StreamAppend(employee_stream(f"M{k}"), (encode(manager),), 0))
+    for start in range(0, managers, SEED_BATCH):
+        app.store.append(people[start : start + SEED_BATCH], Metadata("bench", "system"))
+    for start in range(0, employees, SEED_BATCH):
+        appends = []
+        for n in range(start, min(start + SEED_BATCH, employees)):
+            manager = n % 10 if n % EXTRA == 0 else n % managers
+            person, cycle = f"E{n}", f"c{n}"
+            invited = now - timedelta(days=60 + n % 200)
+            registered = EmployeeRegistered(
+                person,
+                f"N {n}",
+                f"e{n}@example.nl",
+                invited - timedelta(days=30),
+                f"M{manager}",
+                department=DEPARTMENTS[manager % len(DEPARTMENTS)],
+            )
+            opened = CycleOpened(cycle, invited)
+            appends.append(
+                StreamAppend(employee_stream(person), (encode(registered), encode(opened)), 0)
+            )
+            events = [CycleStarted(cycle, person, f"M{manager}", Reason.PERIODIC, invited)]
+            stage = n % 4
+            if stage:
+                # office hours over twelve weeks: about a hundred talks share each hour
+                day = now.replace(hour=9, minute=0) + timedelta(days=n % 84 - 42)
+                interview = day + timedelta(hours=(n // 84) % 8)
+                events.append(InterviewScheduled(interview))
+            for side in (Side.EMPLOYEE, Side.MANAGER)[: stage - 1]:
+                events.append(PreparationSubmitted(side, ("punt",), invited + timedelta(days=1)))
+            appends.append(StreamAppend(cycle_stream(cycle), tuple(encode(e) for e in events), 0))
+        app.store.append(appends, Metadata("bench", "system"))
+        progress(f"  seeded {min(start + SEED_BATCH, employees)}/{employees} employees")
 
 
 def session_opener(base: str, token: str) -> urllib.request.OpenerDirector:
@@ -76,14 +160,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--employees", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--database",
+        type=Path,
+        help="a SQLite file to seed, or to reuse if it exists (default: a temporary one)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'web.sqlite3'}"
+        path = args.database or Path(folder) / "web.sqlite3"
+        fresh = not path.exists()
+        url = f"sqlite:///{path}"
         upgrade(url)
         clock = MovableClock(INVITED)
         with wired(url, clock) as app:  # type: ignore[arg-type]
-            progress(f"seeding {args.employees} employees with an open cycle")
-            seed(app, args.employees, args.employees // 10)
+            if fresh:
+                progress(f"seeding {args.employees} employees with an open cycle")
+                seed(app, args.employees, INVITED)
             progress("projecting the read models")
             ProjectionService.from_app(app).catch_up_all()
             token = TokenStore(app.engine, app.clock).create(Role.HR, None, "bench")
@@ -91,11 +183,18 @@ def main() -> None:
                 browser = session_opener(base, token)
                 auth = {"Authorization": f"Bearer {token}"}
                 ids = [f"c{n}" for n in range(args.employees)]
+                managers = max(1, args.employees // REPORTS)
                 cases: dict[str, Callable[[], bytes]] = {
                     "trivial Flask endpoint": lambda: urllib.request.urlopen(
                         ceiling + "/ping", timeout=30
                     ).read(),
                     "status page GET /": lambda: browser.open(base + "/", timeout=30).read(),
+                    "page ?manager=": lambda: browser.open(
+                        f"{base}/?manager=M{random.randrange(managers)}", timeout=30
+                    ).read(),
+                    "page ?department=": lambda: browser.open(
+                        f"{base}/?department={random.choice(DEPARTMENTS)}", timeout=30
+                    ).read(),
                     "GET /api/cycles/{id}": lambda: urllib.request.urlopen(
                         urllib.request.Request(
                             f"{base}/api/cycles/{random.choice(ids)}", headers=auth

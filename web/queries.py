@@ -69,16 +69,29 @@ class CalendarItem:
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a list, with what the pager needs."""
+    """One page of a list, with what the pager needs.
+
+    `capped`: the list is longer than `total`, which was counted only that far (counting a long
+    list exactly would read all of it: "1000+" at a glance says enough).
+    """
 
     items: Sequence[T]
     number: int
     per_page: int
     total: int
+    capped: bool = False
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages or (self.capped and bool(self.items))
+
+    def shown(self, count: int) -> str:
+        """A count as the page shows it: "1000+" when counting stopped there."""
+        return f"{count}+" if self.capped else str(count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +125,7 @@ class StatusQueries(Protocol):
     def due_soon(
         self, where: Filter, now: datetime, number: int, per_page: int
     ) -> Page[CycleRow]: ...
-    def over_capacity(self) -> list[ManagerLoad]: ...
-    def managers(self) -> list[tuple[str, str]]: ...
+    def over_capacity(self, limit: int) -> Page[ManagerLoad]: ...
     def departments(self) -> list[str]: ...
     def person(self, person_id: str) -> Person | None: ...
     def calendar(self, person_id: str) -> list[CalendarItem]: ...

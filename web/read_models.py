@@ -1,8 +1,13 @@
 """`StatusQueries` over the read models: indexed SQL, paginated, never a replay of the log.
 
-The tables are the projections' (`cycles`, `goals`, `employees`, `managers`) and the
-scheduler's (`followups`); this module only reads them. They trail the log by the workers'
-lag, which `/healthz` reports.
+The tables are the projections' (`cycles`, `goals`, `employees`, `managers`, `summary_counts`)
+and the scheduler's (`followups`); this module only reads them. They trail the log by the
+workers' lag, which `/healthz` reports.
+
+Every query of the status page costs the same however many cycles there are (issue 5: fast
+with 100 000): the phase counts are a few rows of `summary_counts`; the lists read one page
+through an index (`cycles.next_followup_at` for overdue and due soon, `cycles.employee_id` for
+all cycles) and count their length only up to `PAGES_AHEAD` pages beyond the one shown.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, MetaData, Select, and_, false, func, select, true
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import literal
 
 from events.database import read_transaction
 from handlers.actor import Role
 from handlers.bootstrap import Popcycle
 from handlers.projections.cycle_projection import CycleTables
-from handlers.projections.managers import capacity_from_env, workloads
+from handlers.projections.managers import capacity_from_env
 from handlers.projections.people_projection import PeopleTables
 from handlers.projections.service import ProjectionService
+from handlers.projections.summary import ALL, SummaryTables, count_key
 from scheduler.tables import CLAIMED, PENDING, followups_table
 from web.queries import (
     DUE_SOON,
@@ -36,6 +43,10 @@ from workflow.phases import Phase
 
 _UPCOMING = (Phase.INVITATION.value, Phase.PREPARATION.value, Phase.INTERVIEW.value)
 
+#: How many pages past the shown one a list is counted ("100+" beyond that): an exact count of
+#: the overdue among 100 000 cycles would read them all on every request.
+PAGES_AHEAD = 5
+
 
 class ReadModelQueries:
     """What the status page, the calendar and the list endpoints read."""
@@ -50,6 +61,7 @@ class ReadModelQueries:
         self._goals = cycle_tables.goals
         self._employees = people.employees
         self._managers = people.managers
+        self._counts = SummaryTables(metadata, "").counts
         self._employee = aliased(self._employees, name="employee")
         self._manager = aliased(self._employees, name="manager")
 
@@ -90,81 +102,145 @@ class ReadModelQueries:
             )
         )
 
+    def _filtered(
+        self, where: Filter, condition: ColumnElement[bool], *columns: Any
+    ) -> Select[Any]:
+        """`columns` of the cycles matching `condition` and the filter, joined to the employee
+        only when a department is asked for (the join costs a lookup per row it considers)."""
+        c, e = self._cycles.c, self._employee.c
+        query = select(*columns).select_from(self._cycles)
+        if where.department:
+            query = query.join(self._employee, e.employee_id == c.employee_id)
+        return query.where(self._where(where), condition)
+
     def _page(
-        self, query: Select[Any], condition: ColumnElement[bool], number: int, per_page: int
+        self,
+        where: Filter,
+        condition: ColumnElement[bool],
+        key: ColumnElement[Any],
+        number: int,
+        per_page: int,
+        *,
+        total: int | None = None,
     ) -> Page[CycleRow]:
+        """One page of the cycles matching `condition`, ordered by the indexed `key`, then by
+        cycle id (so that pages never overlap). Counted up to `PAGES_AHEAD` pages past this one,
+        unless the caller knows the `total`.
+
+        Ordering by (key, cycle_id) straight away would sort every matching row: an index on
+        `key` alone does not give the ties' order, and neither SQLite nor PostgreSQL stops
+        early there. So the page's last key is looked up first, in index order alone, and the
+        sort is bounded by it: it only sees the rows up to the page's end and their ties.
+        """
         number = max(number, 1)
+        offset = (number - 1) * per_page
         with read_transaction(self._engine) as connection:
-            counted = select(func.count()).select_from(query.where(condition).subquery())
-            total = int(connection.execute(counted).scalar() or 0)
-            found = connection.execute(
-                query.where(condition).limit(per_page).offset((number - 1) * per_page)
-            ).all()
-        return Page([CycleRow(*row) for row in found], number, per_page, total)
+            capped = False
+            if total is None:
+                ceiling = offset + per_page * PAGES_AHEAD
+                counted = select(func.count()).select_from(
+                    self._filtered(where, condition, literal(1)).limit(ceiling + 1).subquery()
+                )
+                total = int(connection.execute(counted).scalar() or 0)
+                capped = total > ceiling
+                total = min(total, ceiling)
+            last = connection.execute(
+                self._filtered(where, condition, key)
+                .order_by(key)
+                .limit(1)
+                .offset(offset + per_page - 1)
+            ).scalar()
+            bounded = condition if last is None else and_(condition, key <= last)
+            query = (
+                self._rows()
+                .where(self._where(where), bounded)
+                .order_by(key, self._cycles.c.cycle_id)
+                .limit(per_page)
+                .offset(offset)
+            )
+            found = connection.execute(query).all()
+        return Page([CycleRow(*row) for row in found], number, per_page, total, capped)
 
     def phase_counts(self, where: Filter) -> dict[str, int]:
-        c, e = self._cycles.c, self._employee.c
-        query = (
-            select(c.phase, func.count())
-            .select_from(self._cycles.outerjoin(self._employee, e.employee_id == c.employee_id))
-            .where(self._where(where))
-            .group_by(c.phase)
-        )
+        """From `summary_counts` (a few rows), but an employee's own cycles from `cycles`."""
+        if where.viewer_role is Role.EMPLOYEE:
+            c, e = self._cycles.c, self._employee.c
+            query = (
+                select(c.phase, func.count())
+                .select_from(self._cycles.outerjoin(self._employee, e.employee_id == c.employee_id))
+                .where(self._where(where))
+                .group_by(c.phase)
+            )
+        else:
+            key = self._count_key(where)
+            if key is None:
+                return {phase.value: 0 for phase in Phase}
+            n = self._counts.c
+            query = select(n.phase, n.cycles).where(n.manager_id == key[0], n.department == key[1])
         with read_transaction(self._engine) as connection:
-            counts = {str(phase): int(n) for phase, n in connection.execute(query)}
+            counts = {str(phase): int(count) for phase, count in connection.execute(query)}
         return {phase.value: counts.get(phase.value, 0) for phase in Phase}
 
+    @staticmethod
+    def _count_key(where: Filter) -> tuple[str, str] | None:
+        """The `summary_counts` rows that hold what HR or a manager may see (None: nothing)."""
+        if where.viewer_role is Role.HR:
+            return count_key(where.manager_id, where.department)
+        if where.viewer_role is Role.MANAGER and where.viewer_id:
+            if where.manager_id and where.manager_id != where.viewer_id:
+                return None  # another manager's cycles
+            return count_key(where.viewer_id, where.department)
+        return None
+
     def cycles(self, where: Filter, number: int, per_page: int) -> Page[CycleRow]:
-        e = self._employee.c
-        query = self._rows().order_by(e.name, self._cycles.c.cycle_id)
-        return self._page(query, self._where(where), number, per_page)
+        """By employee number (the index on `cycles.employee_id`), counted by the summary."""
+        total = sum(self.phase_counts(where).values())
+        key = self._cycles.c.employee_id
+        return self._page(where, true(), key, number, per_page, total=total)
 
     def overdue(self, where: Filter, now: datetime, number: int, per_page: int) -> Page[CycleRow]:
         c = self._cycles.c
-        query = self._rows().order_by(c.next_followup_at, c.cycle_id)
-        condition = and_(self._where(where), c.next_followup_at < now)
-        return self._page(query, condition, number, per_page)
+        return self._page(where, c.next_followup_at < now, c.next_followup_at, number, per_page)
 
     def due_soon(self, where: Filter, now: datetime, number: int, per_page: int) -> Page[CycleRow]:
         c = self._cycles.c
-        query = self._rows().order_by(c.next_followup_at, c.cycle_id)
         window = and_(c.next_followup_at >= now, c.next_followup_at < now + DUE_SOON)
-        return self._page(query, and_(self._where(where), window), number, per_page)
+        return self._page(where, window, c.next_followup_at, number, per_page)
 
     # --- people -----------------------------------------------------------------------------
 
-    def over_capacity(self) -> list[ManagerLoad]:
-        with read_transaction(self._engine) as connection:
-            loads = workloads(
-                connection,
-                self._managers,
-                self._employees,
-                capacity_hours=capacity_from_env(),
-                only_over=True,
-            )
-        return [
-            ManagerLoad(
-                w.manager_id, w.name or w.manager_id, w.reports, w.workload_hours, w.capacity_hours
-            )
-            for w in loads
-        ]
-
-    def managers(self) -> list[tuple[str, str]]:
-        c, m = self._cycles.c, self._manager.c
+    def over_capacity(self, limit: int) -> Page[ManagerLoad]:
+        """The `limit` heaviest managers above the capacity, and how many there are."""
+        m, e = self._managers.c, self._employees.c
+        capacity = capacity_from_env()
+        over = m.workload_hours > capacity
         query = (
-            select(c.manager_id, func.coalesce(m.name, c.manager_id))
-            .select_from(self._cycles.outerjoin(self._manager, m.employee_id == c.manager_id))
-            .distinct()
-            .order_by(func.coalesce(m.name, c.manager_id))
+            select(m.manager_id, func.coalesce(e.name, m.manager_id), m.reports, m.workload_hours)
+            .select_from(self._managers.outerjoin(self._employees, e.employee_id == m.manager_id))
+            .where(over)
+            .order_by(m.workload_hours.desc(), m.manager_id)
+            .limit(limit)
         )
         with read_transaction(self._engine) as connection:
-            return [(str(i), str(name)) for i, name in connection.execute(query)]
+            total = int(connection.execute(select(func.count()).where(over)).scalar() or 0)
+            found = connection.execute(query).all()
+        loads = [
+            ManagerLoad(str(mid), str(name), int(n), float(hours), capacity)
+            for mid, name, n, hours in found
+        ]
+        return Page(loads, 1, limit, total)
 
     def departments(self) -> list[str]:
-        e = self._employees.c
-        query = select(e.department).where(e.department.is_not(None)).distinct()
+        """The departments that have cycles (the summary's rows for all managers)."""
+        n = self._counts.c
+        query = (
+            select(n.department)
+            .where(n.manager_id == ALL, n.department != ALL)
+            .distinct()
+            .order_by(n.department)
+        )
         with read_transaction(self._engine) as connection:
-            return sorted(str(d) for (d,) in connection.execute(query))
+            return [str(d) for (d,) in connection.execute(query)]
 
     def person(self, person_id: str) -> Person | None:
         e = self._employees.c

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Index,
     Integer,
     MetaData,
     String,
@@ -50,7 +51,7 @@ def cycles_table(metadata: MetaData, suffix: str = "") -> Table:
         f"cycles{suffix}",
         metadata,
         Column("cycle_id", String(ID_LENGTH), primary_key=True),
-        Column("employee_id", String(ID_LENGTH), nullable=False, index=True),
+        Column("employee_id", String(ID_LENGTH), nullable=False),
         Column("manager_id", String(ID_LENGTH), nullable=False, index=True),
         Column("reason", String(16), nullable=False),
         Column("phase", String(16), nullable=False, index=True),
@@ -74,11 +75,14 @@ def cycles_table(metadata: MetaData, suffix: str = "") -> Table:
         Column("evaluated_at", UTCDateTime, nullable=True),
         Column("closed_at", UTCDateTime, nullable=True),
         Column("next_followup_kind", String(32), nullable=True),
-        Column("next_followup_at", UTCDateTime, nullable=True, index=True),
+        Column("next_followup_at", UTCDateTime, nullable=True),
         Column("pob_year", Integer, nullable=True),
         Column("pob_committed_cents", BigInteger, nullable=False),
         Column("pob_spent_cents", BigInteger, nullable=False),
         Column("last_position", BigInteger, nullable=False),
+        # The status page pages through these in (key, cycle_id) order (web/read_models.py).
+        Index(f"ix_cycles{suffix}_employee_id_cycle_id", "employee_id", "cycle_id"),
+        Index(f"ix_cycles{suffix}_next_followup_at_cycle_id", "next_followup_at", "cycle_id"),
     )
 
 

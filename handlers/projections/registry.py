@@ -3,6 +3,8 @@ rebuild NAME`).
 
 - `cycles`: the `cycles`, `goals`, `due` and `budgets` tables (one fold of the cycle streams).
 - `people`: the `employees` and `managers` tables; the performance/potential matrix reads them.
+- `summary`: cycles per phase per manager and department (`summary_counts`), for the status
+  page's counts at a glance, with the two small tables it folds them from.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from handlers.projections.base import Projection
 from handlers.projections.cycle_projection import CYCLES
 from handlers.projections.people_projection import PEOPLE
+from handlers.projections.summary import SUMMARY
 
-PROJECTIONS: tuple[Projection, ...] = (CYCLES, PEOPLE)
+PROJECTIONS: tuple[Projection, ...] = (CYCLES, PEOPLE, SUMMARY)
 BY_NAME: dict[str, Projection] = {projection.name: projection for projection in PROJECTIONS}
 
 

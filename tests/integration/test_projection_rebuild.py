@@ -11,6 +11,7 @@ person row must say what the domain's own fold (`Repository.cycle`/`.employee`) 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import date, timedelta
@@ -33,6 +34,8 @@ from handlers.projections.service import ProjectionService
 from handlers.projections.snapshot import snapshot
 from tests.integration.test_projection_models import rows, wipe, wire
 from tests.support.clock import FakeClock
+from web.queries import Filter
+from web.read_models import ReadModelQueries
 from workflow.commands import (
     CancelCycle,
     ChangeCycleManager,
@@ -63,6 +66,7 @@ from workflow.employee import (
     decide_quadrant,
 )
 from workflow.errors import DomainError
+from workflow.phases import Phase
 
 HR = Actor("hr-test", Role.HR)
 MANAGERS = ("M1", "M2")
@@ -263,8 +267,9 @@ class Workload:
         self._employee(n, RecordLeaving(date(2025, 6, 1) + timedelta(days=n % 90)), decide_leaving)
 
     def _details(self, n: int) -> None:
+        department = ("Sales", "ICT")[n % 2]  # moves cycles between departments' counts
         self._employee(
-            n, ChangeEmployeeDetails(name=f"New name {n}", department="Sales"), decide_details
+            n, ChangeEmployeeDetails(name=f"New name {n}", department=department), decide_details
         )
 
     def _forget(self, n: int) -> None:
@@ -344,6 +349,28 @@ def assert_rows_match_the_domain(app: Popcycle) -> None:
         )
 
 
+def assert_summary_counts_every_filter(app: Popcycle) -> None:
+    """The status page's counts per phase (`summary_counts`), for every filter HR or a manager
+    can set, equal counting the `cycles` and `employees` read models row by row."""
+    queries = ReadModelQueries(app)
+    department_of = {p["employee_id"]: p["department"] for p in rows(app, "employees")}
+    cycles = rows(app, "cycles")
+    departments = {d for d in department_of.values() if d} | {"Nowhere"}
+    for manager in (None, *MANAGERS, "M9"):
+        for department in (None, *sorted(departments)):
+            expected = Counter(
+                cycle["phase"]
+                for cycle in cycles
+                if manager in (None, cycle["manager_id"])
+                and department in (None, department_of.get(cycle["employee_id"]))
+            )
+            counts = queries.phase_counts(Filter(Role.HR, None, manager, department))
+            assert counts == {phase.value: expected[phase.value] for phase in Phase}
+            if manager is not None:
+                own = queries.phase_counts(Filter(Role.MANAGER, manager, None, department))
+                assert own == counts
+
+
 def run_and_compare(app: Popcycle, clock: FakeClock, workload: list[tuple[str, int]]) -> None:
     note(f"workload = {workload!r}")  # printed in full with a falsifying example
     driver = Workload(app, clock)
@@ -354,6 +381,7 @@ def run_and_compare(app: Popcycle, clock: FakeClock, workload: list[tuple[str, i
     assert all(lag.caught_up for lag in service.lag())
     live = snapshot(app.engine, PROJECTIONS)
     assert_rows_match_the_domain(app)
+    assert_summary_counts_every_filter(app)
     service.rebuild()
     assert snapshot(app.engine, PROJECTIONS) == live
 

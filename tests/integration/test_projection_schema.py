@@ -51,6 +51,7 @@ def test_checkpoints_start_at_zero(app: Popcycle) -> None:  # noqa: F811
     assert {(lag.name, lag.position, lag.events_behind) for lag in lags} == {
         ("cycles", 0, 0),
         ("people", 0, 0),
+        ("summary", 0, 0),
     }
 
 

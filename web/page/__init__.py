@@ -96,9 +96,8 @@ def status() -> BaseResponse | str:
         counts=queries.phase_counts(where),
         overdue=queries.overdue(where, now, _number("overdue_page"), PER_PAGE),
         due_soon=queries.due_soon(where, now, _number("due_page"), PER_PAGE),
-        capacity=queries.over_capacity() if principal.role is Role.HR else None,
+        capacity=queries.over_capacity(PER_PAGE) if principal.role is Role.HR else None,
         cycles=queries.cycles(where, _number("page"), PER_PAGE),
-        managers=queries.managers() if principal.role is Role.HR else [],
         departments=queries.departments(),
         args=request.args.to_dict(),
     )
