@@ -6,6 +6,7 @@ with the position, stream version, time and hash that only the store may assign.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,3 +102,14 @@ class AppendResult:
     last_position: int
     replayed: bool = False
     result: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRequest:
+    """One caller's append with everything `EventStore.append` takes: a group commit's unit."""
+
+    appends: Sequence[StreamAppend]
+    metadata: Metadata
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
+    result: JSON | None = None

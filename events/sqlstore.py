@@ -37,7 +37,7 @@ version check together, the loser's IntegrityError becomes a `ConcurrencyConflic
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ from sqlalchemy.exc import IntegrityError
 from events.database import writer
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
 from events.hashing import GENESIS, canonical_json, content_tail, event_hash
-from events.records import AppendResult, Metadata, StoredEvent, StreamAppend
+from events.records import AppendRequest, AppendResult, Metadata, StoredEvent, StreamAppend
 from events.schema import (
     EVENT_TYPE_LENGTH,
     IDEMPOTENCY_KEY_LENGTH,
@@ -99,6 +99,11 @@ _KEY_COLUMNS = (
 )
 
 _READ_HEAD = select(_head.position, _head.hash).where(_head.id == 1)
+_LOCK_HEAD = _READ_HEAD.with_for_update()  # SQLite drops FOR UPDATE: BEGIN IMMEDIATE locks
+_GROUP_VERSIONS = select(_streams.stream_id, _streams.version).where(
+    _streams.stream_id.in_(bindparam("values", expanding=True))
+)
+_GROUP_KEYS = select(*_KEY_COLUMNS).where(_keys.key.in_(bindparam("values", expanding=True)))
 _INSERT_EVENTS = insert(events_table)
 _INSERT_KEY = insert(idempotency_keys_table)
 _MOVE_HEAD = (
@@ -257,6 +262,105 @@ class SqlEventStore:
             versions, head_position + 1, head_position + number, False, dict(result or {})
         )
 
+    def append_group(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        """Many callers' appends in one transaction, one commit: the core of group commit.
+
+        Each request is judged on its own, in order, against the streams as the requests before
+        it in the group left them: a stale expected version, a key reused for another request
+        or a value too long fails that request alone (its slot holds the exception) and writes
+        nothing of it; a key already applied, in the log or earlier in the group, replays the
+        first result. Returns once the group is committed. Should the group's transaction fail
+        as a whole (a lost connection, the UNIQUE backstop), each request is appended on its own
+        instead, so that no request fails because of its neighbours.
+        """
+        outcomes: list[AppendResult | Exception | None] = [None] * len(requests)
+        try:
+            with self._writer.connect() as connection, connection.begin():
+                self._append_group(connection, requests, outcomes)
+        except Exception:  # the group as a whole failed: nothing of it was committed
+            outcomes = [self._append_alone(request) for request in requests]
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _append_alone(self, request: AppendRequest) -> AppendResult | Exception:
+        try:
+            return self.append(
+                request.appends,
+                request.metadata,
+                idempotency_key=request.idempotency_key,
+                request_fingerprint=request.request_fingerprint,
+                result=request.result,
+            )
+        except Exception as error:  # handed to that request's caller, not raised here
+            return error
+
+    def _append_group(
+        self,
+        connection: Connection,
+        requests: Sequence[AppendRequest],
+        outcomes: list[AppendResult | Exception | None],
+    ) -> None:
+        """Fill `outcomes` (one per request) and write the accepted requests, under the lock."""
+        for index, request in enumerate(requests):
+            try:
+                _check_sizes(request.appends, request.idempotency_key)
+            except ValueError as error:
+                outcomes[index] = error
+        # The head lock first (SQLite: BEGIN IMMEDIATE holds it already); the reads that follow
+        # are new statements, so on PostgreSQL they see every commit the lock waited for.
+        position, previous = connection.execute(_LOCK_HEAD).one()
+        stream_ids = {item.stream_id for request in requests for item in request.appends}
+        logged = _fetch_by(connection, _GROUP_VERSIONS, stream_ids)
+        keys = {request.idempotency_key for request in requests} - {None}
+        stored_keys = {row[0]: row for row in _fetch_by(connection, _GROUP_KEYS, keys)}
+        versions = {stream: int(row[1]) for stream, row in logged.items()}
+        grouped_keys: dict[str, tuple[str | None, AppendResult]] = {}
+        rows: list[dict[str, Any]] = []
+        key_rows: list[dict[str, Any]] = []
+        now = self._now()
+        for index, request in enumerate(requests):
+            if outcomes[index] is not None:
+                continue
+            judged = _judge_in_group(request, stored_keys, grouped_keys, versions)
+            if judged is not None:
+                outcomes[index] = judged
+                continue
+            key, fingerprint = request.idempotency_key, request.request_fingerprint
+            meta = {**request.metadata.to_json(), "idempotency_key": key}
+            moved = {item.stream_id: versions.get(item.stream_id, 0) for item in request.appends}
+            written = _chained_rows(
+                request.appends,
+                moved,
+                head_position=position,
+                head_hash=previous,
+                meta=meta,
+                now=now,
+            )
+            outcome = AppendResult(moved, position + 1, position, False, dict(request.result or {}))
+            if written:
+                position, previous = written[-1]["position"], written[-1]["hash"]
+                outcome = replace(outcome, last_position=position)
+            versions.update(moved)
+            rows.extend(written)
+            outcomes[index] = outcome
+            if key is not None:
+                grouped_keys[key] = (fingerprint, outcome)
+                key_rows.append(_key_row(key, fingerprint, outcome, now))
+        moved_streams = [
+            {"stream_id": stream, "version": version}
+            for stream, version in versions.items()
+            if stream not in logged or int(logged[stream][1]) != version
+        ]
+        if rows:
+            self._write_one_by_one(
+                connection,
+                rows,
+                moved_streams,
+                {"new_position": position, "new_hash": previous},
+                key_rows,
+            )
+        elif key_rows:
+            connection.execute(_INSERT_KEY, key_rows)
+
     def _transaction(
         self,
         appends: Sequence[StreamAppend],
@@ -313,22 +417,12 @@ class SqlEventStore:
             for stream, version in versions.items()
             if version != (state.versions[stream] or 0)
         ]
-        key_row = None
-        if key is not None:
-            key_row = {
-                "key": key,
-                "fingerprint": fingerprint,
-                "versions": outcome.versions,
-                "first_position": outcome.first_position,
-                "last_position": outcome.last_position,
-                "result": outcome.result,
-                "recorded_at": now,
-            }
+        key_row = None if key is None else _key_row(key, fingerprint, outcome, now)
         head = {"new_position": position, "new_hash": previous}
         if self._postgres and 0 < len(rows) <= _MAX_EVENTS_PER_STATEMENT:
             self._write_at_once(connection, rows, moved, head, key_row)
         else:
-            self._write_one_by_one(connection, rows, moved, head, key_row)
+            self._write_one_by_one(connection, rows, moved, head, [key_row] if key_row else [])
         if self._before_commit is not None:
             self._before_commit(outcome)
         return outcome
@@ -363,14 +457,14 @@ class SqlEventStore:
         rows: list[dict[str, Any]],
         moved: list[dict[str, Any]],
         head: dict[str, Any],
-        key_row: dict[str, Any] | None,
+        key_rows: list[dict[str, Any]],
     ) -> None:
         if rows:
             connection.execute(_INSERT_EVENTS, rows)
             connection.execute(self._upsert_streams, moved)
             connection.execute(_MOVE_HEAD, head)
-        if key_row is not None:
-            connection.execute(_INSERT_KEY, key_row)
+        if key_rows:
+            connection.execute(_INSERT_KEY, key_rows)
 
     def _write_at_once(
         self,
@@ -597,6 +691,59 @@ def _combined_write(events: int, streams: int, with_key: bool) -> Executable:
         }
         ctes.append(insert(idempotency_keys_table).values(key_row).cte("remembered"))
     return _MOVE_HEAD.add_cte(*ctes)
+
+
+def _judge_in_group(
+    request: AppendRequest,
+    stored_keys: dict[str, Sequence[Any]],
+    grouped_keys: dict[str, tuple[str | None, AppendResult]],
+    versions: dict[str, int],
+) -> AppendResult | Exception | None:
+    """A replayed result or a refusal for one request of a group; None: append it."""
+    key, fingerprint = request.idempotency_key, request.request_fingerprint
+    try:
+        if key is not None and key in stored_keys:
+            return _replay(key, fingerprint, stored_keys[key])
+        if key is not None and key in grouped_keys:
+            first_fingerprint, first = grouped_keys[key]
+            if fingerprint is not None and first_fingerprint not in (None, fingerprint):
+                raise IdempotencyKeyReused(key)
+            return replace(first, replayed=True)
+        for item in request.appends:
+            actual = versions.get(item.stream_id, 0)
+            if item.expected_version is not None and item.expected_version != actual:
+                raise ConcurrencyConflict(item.stream_id, item.expected_version, actual)
+    except (ConcurrencyConflict, IdempotencyKeyReused) as refusal:
+        return refusal
+    return None
+
+
+def _key_row(
+    key: str, fingerprint: str | None, outcome: AppendResult, now: datetime
+) -> dict[str, Any]:
+    """The `idempotency_keys` row that remembers `outcome` as the first result of `key`."""
+    return {
+        "key": key,
+        "fingerprint": fingerprint,
+        "versions": outcome.versions,
+        "first_position": outcome.first_position,
+        "last_position": outcome.last_position,
+        "result": outcome.result,
+        "recorded_at": now,
+    }
+
+
+def _fetch_by(connection: Connection, query: Executable, values: set[Any]) -> dict[Any, Any]:
+    """Rows of `query` for `values` (its expanding `values` parameter), by their first column.
+
+    The list is padded to a power of two (repeating a value) so that a group of any size uses
+    one of a few statement texts, and PostgreSQL's prepared statements do not multiply.
+    """
+    if not values:
+        return {}
+    ordered = sorted(values)
+    padded = ordered + ordered[-1:] * ((1 << (len(ordered) - 1).bit_length()) - len(ordered))
+    return {row[0]: row for row in connection.execute(query, {"values": padded})}
 
 
 def _fits_one_statement(appends: Sequence[StreamAppend]) -> bool:
