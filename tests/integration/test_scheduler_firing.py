@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from events.domain import Reason, Side
 from events.records import StoredEvent
 from handlers.actor import Actor, Role
 from handlers.bootstrap import Popcycle
+from handlers.repository import Repository
+from scheduler import firing
 from scheduler.claims import claim_due
+from scheduler.cycles import read_cycles
 from scheduler.firing import FollowUpScheduler
 from scheduler.runner import build_scheduler
 from scheduler.tables import followups_table, outbox_table
@@ -209,7 +212,7 @@ def test_a_batch_takes_over_a_followup_fired_by_a_scheduler_that_died_before_clo
     assert sorted(queued) == sorted(claim.key for claim in claims)  # its mail still goes out
 
 
-def test_a_cycle_changed_while_its_batch_was_judged_fires_nothing_moot(
+def test_a_cycle_changed_while_its_batch_was_judged_is_judged_again_alone(
     app: Popcycle, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cycles = [_invite(app, f"E{n}") for n in range(4)]
@@ -217,22 +220,34 @@ def test_a_cycle_changed_while_its_batch_was_judged_fires_nothing_moot(
     scheduler.tick()
     clock.set(START + timedelta(days=7, hours=1))
     victim = cycles[2]
-    read = app.repository.cycle
     raced: list[str] = []
 
-    def read_then_race(cycle_id: str, as_of: datetime | None = None) -> CycleState:
-        state = read(cycle_id, as_of)
-        if cycle_id == victim and not raced:
+    def read_then_race(
+        engine: Engine, repository: Repository, cycle_ids: Iterable[str]
+    ) -> dict[str, CycleState]:
+        states = read_cycles(engine, repository, cycle_ids)
+        if victim in states and not raced:
             # Another process: the employee answers right after the batch read the cycle
-            raced.append(cycle_id)
+            raced.append(victim)
             app.commands.handle(HR, victim, SubmitPreparation(Side.EMPLOYEE, ("groeien",)))
-        return state
+        return states
 
-    monkeypatch.setattr(app.repository, "cycle", read_then_race)
-    # Then the batch's append conflicts, and each follow-up is judged again on its own
+    monkeypatch.setattr(firing, "read_cycles", read_then_race)
+    # Then the batch's append conflicts on that cycle alone, judged again on its own
     assert scheduler.tick() == 3
     assert raced == [victim]
     assert _fired(app, victim) == []  # the answered invitation is not reminded
-    for cycle in cycles:
-        if cycle != victim:
-            assert [kind for kind, _ in _fired(app, cycle)] == ["invitation.reminder"]
+    others = [cycle for cycle in cycles if cycle != victim]
+    for cycle in others:
+        assert [kind for kind, _ in _fired(app, cycle)] == ["invitation.reminder"]
+    # while the others still fired together, in one append
+    assert len({event.metadata.causation_id for event in _fired_events(app, others)}) == 1
+
+
+def test_reading_many_cycles_at_once_equals_reading_each(app: Popcycle) -> None:
+    cycles = [_invite(app, f"E{n}") for n in range(3)]
+    # one with sealed personal data (talking points) and more than one event
+    app.commands.handle(HR, cycles[1], SubmitPreparation(Side.EMPLOYEE, ("Excel leren",)))
+    states = read_cycles(app.engine, app.repository, [*cycles, "no-such-cycle"])
+    assert states == {cycle: app.repository.cycle(cycle) for cycle in cycles}
+    assert states[cycles[1]].version > states[cycles[0]].version
