@@ -42,6 +42,7 @@ import itertools
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import statistics
@@ -70,17 +71,8 @@ from tests.support.redis import RedisServer
 from tests.support.smtp import running_smtp
 
 POP = [sys.executable, "-m", "handlers"]
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
-#: The tables a backup holds (deploy/README.md): the log and what is not derived from it.
-BACKUP_TABLES = (
-    "events",
-    "streams",
-    "log_head",
-    "idempotency_keys",
-    "subject_keys",
-    "access_tokens",
-    "calendar_links",
-)
 #: A command still unanswered after this many seconds of retries counts as unanswered.
 RETRY_SECONDS = 60.0
 #: How long the read models and the scheduler may take to catch up once the clock stops.
@@ -883,6 +875,9 @@ def _check_log(engine: Engine, now: datetime, result: Result) -> None:
         statuses = dict(
             connection.execute(text("SELECT status, count(*) FROM followups GROUP BY status")).all()
         )
+        rows = connection.execute(
+            text("SELECT key, status, kind, due_at, fired_at, lease_owner, attempts FROM followups")
+        ).all()
         unfired = connection.execute(
             text(
                 "SELECT count(*) FROM followups"
@@ -901,7 +896,17 @@ def _check_log(engine: Engine, now: datetime, result: Result) -> None:
         f"table: {', '.join(f'{s} {n}' for s, n in sorted(statuses.items()))}"
     )
     result.check(not twice, f"follow-ups fired more than once: {list(twice.items())[:5]}")
-    result.check(table_fired == len(fired), f"{table_fired} fired rows vs {len(fired)} keys")
+    by_key = {row.key: row for row in rows}
+    astray = [
+        (key, by_key[key].status if key in by_key else "no row", by_key.get(key))
+        for key in fired
+        if key not in by_key or by_key[key].status != "fired"
+    ]
+    result.check(
+        not astray and table_fired == len(fired),
+        f"followups table: {table_fired} rows fired, {len(fired)} keys fired in the log; "
+        f"fired in the log but not in the table: {astray[:5]}",
+    )
     result.check(unfired == 0, f"{unfired} follow-ups due but never fired")
     result.check(len(fired) > 0, "no follow-up fired at all: the clock did not move them due")
 
@@ -925,44 +930,36 @@ def _compare(
 def _restore(
     running: Cluster, folder: Path, head_hash: str, result: Result
 ) -> dict[str, list[tuple[Any, ...]]]:
-    """The backup path of deploy/README.md: dump the log's tables, load them into a fresh
-    database made by `pop init`, rebuild the read models, verify against the same head.
-    Returns the restored read models (to compare with a rebuild of the original)."""
+    """The backup path of deploy/README.md, by its own scripts: `deploy/backup.sh` dumps the
+    log's tables, `deploy/restore.sh` loads them into a fresh database (`pop init`), rebuilds
+    the read models and verifies the chain against the same head. Returns the restored read
+    models, to compare with a rebuild of the original."""
     started = time.monotonic()
-    bin_dir = find_pg_bin()
     dump = folder / "popcycle-log.dump"
-    tables = [f"--table={table}" for table in BACKUP_TABLES]
-    source = libpq_url(running.database_url)
-    _run([str(bin_dir / "pg_dump"), "--data-only", "--format=custom", f"--file={dump}", *tables,
-          source])  # fmt: skip
     target_url = new_database(running.database_url, "popcycle_restored")
-    env = {**running.env, "POP_DATABASE_URL": target_url}
-    pop(env, "init")
-    target = libpq_url(target_url)
-    _run([str(bin_dir / "psql"), "--quiet", "--command=TRUNCATE log_head", target])
-    _run([str(bin_dir / "pg_restore"), "--data-only", "--single-transaction", f"--dbname={target}",
-          str(dump)])  # fmt: skip
-    pop(env, "projections", "rebuild")
-    pop(env, "verify", "--expect-head", head_hash)
+    tools = {
+        "PATH": f"{find_pg_bin()}{os.pathsep}{os.environ.get('PATH', '')}",
+        "POP": shlex.join(POP),
+    }
+    _run([str(DEPLOY / "backup.sh"), str(dump)], {**running.env, **tools})
+    _run(
+        [str(DEPLOY / "restore.sh"), str(dump), head_hash],
+        {**running.env, **tools, "POP_DATABASE_URL": target_url},
+    )
     restored_engine = make_engine(target_url)
     try:
         restored = snapshot(restored_engine, PROJECTIONS)
     finally:
         restored_engine.dispose()
     size = dump.stat().st_size / 1e6
-    result.figures["restore (pg_dump, pop init, pg_restore, rebuild, verify)"] = (
+    result.figures["restore (deploy/backup.sh, deploy/restore.sh)"] = (
         f"{time.monotonic() - started:.1f} s, dump {size:.1f} MB"
     )
     return restored
 
 
-def libpq_url(url: str) -> str:
-    """The SQLAlchemy URL as PostgreSQL's own tools take it (no `+driver`)."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def _run(argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+def _run(argv: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{Path(argv[0]).name} exited {done.returncode}: {done.stderr[-2000:]}")
 
