@@ -32,7 +32,7 @@ from workflow.simulation import overdue_under_policy, simulate
     type=click.FloatRange(0.1, 3600),
     help="Seconds between polls for due follow-ups.",
 )
-@click.option("--once", is_flag=True, help="Fire what is due now, deliver, and exit.")
+@click.option("--once", is_flag=True, help="Fire what is due now, have it delivered, and exit.")
 @pass_context
 def scheduler_command(context: Context, interval: float, once: bool) -> None:
     """Fire follow-ups on their deadlines (run one or more of these in production)."""

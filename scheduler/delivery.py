@@ -78,8 +78,9 @@ class _Taken:
     attempt: int
 
 
-def _take(engine: Engine, now: datetime, limit: int) -> list[_Taken]:
-    """Lease up to `limit` due rows: count the attempt and move `next_attempt_at` a lease on.
+def _take(engine: Engine, now: datetime, limit: int) -> tuple[list[_Taken], int]:
+    """Lease up to `limit` due rows: count the attempt and move `next_attempt_at` a lease on;
+    returns them and how many rows were due (some may have been given up).
 
     PostgreSQL skips rows another deliverer has locked; SQLite holds the write lock
     (`BEGIN IMMEDIATE`) from the SELECT on. Either way a row is taken by one deliverer only.
@@ -89,7 +90,17 @@ def _take(engine: Engine, now: datetime, limit: int) -> list[_Taken]:
         query = select(outbox_table).where(due).order_by(_o.next_attempt_at).limit(limit)
         if connection.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        rows = connection.execute(query).all()
+        found = connection.execute(query).all()
+        # Every attempt so far ended without an outcome (its deliverer died each time, perhaps
+        # on this very row): give up visibly rather than take it forever.
+        lost = [row.message_id for row in found if row.attempts >= MAX_ATTEMPTS]
+        if lost:
+            connection.execute(
+                update(outbox_table)
+                .where(_o.message_id.in_(lost))
+                .values(status=DEAD, last_error="no outcome recorded: the deliverer died")
+            )
+        rows = [row for row in found if row.attempts < MAX_ATTEMPTS]
         if rows:
             connection.execute(
                 _LEASE,
@@ -98,7 +109,9 @@ def _take(engine: Engine, now: datetime, limit: int) -> list[_Taken]:
                     for row in rows
                 ],
             )
-    return [_Taken(row, row.attempts + 1) for row in rows]
+    if lost:
+        log.warning("notification.abandoned", message_ids=lost)
+    return [_Taken(row, row.attempts + 1) for row in rows], len(found)
 
 
 _LEASE = (
@@ -115,13 +128,14 @@ def deliver_due(
     time budget is spent); returns what happened."""
     started = time.monotonic()
     sent = retried = dead = 0
-    while taken := _take(app.engine, app.clock(), limit):
+    while True:
+        taken, found = _take(app.engine, app.clock(), limit)
         for held in taken:
             outcome = _attempt(app, held)
             sent += outcome == SENT
             retried += outcome == PENDING
             dead += outcome == DEAD
-        if len(taken) < limit:
+        if found < limit:
             break
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:
             return DeliveryReport(sent, retried, dead, more=True)
@@ -133,13 +147,14 @@ def _attempt(app: Popcycle, held: _Taken) -> str:
     row = held.row
     try:
         _send(app, row)
-    except DeliveryError as error:
+    except Exception as error:  # a refusal, or a bug: retried, then a visible dead letter
         status = DEAD if held.attempt >= MAX_ATTEMPTS else PENDING
+        why = str(error) if isinstance(error, DeliveryError) else type(error).__name__
         _mark(
             app.engine,
             held,
             status=status,
-            last_error=str(error)[:500],
+            last_error=why[:500],
             next_attempt_at=app.clock() + backoff(held.attempt),
         )
         log.warning(

@@ -20,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from handlers.bootstrap import Popcycle
 from handlers.broker import delivery_nudge_for
 from scheduler.calendar import organisation_calendar
-from scheduler.delivery import deliver_due
+from scheduler.delivery import deliver_due, has_due
 from scheduler.firing import FollowUpScheduler
 from scheduler.policy_file import load_policy
 
@@ -39,9 +39,9 @@ class SchedulerService:
     """Fires follow-ups every `interval` seconds until stopped; the workers deliver.
 
     After each batch's outbox rows commit, the dramatiq delivery actor is nudged (through
-    Redis, or the in-process broker of `pop serve`); each tick nudges once more, a cheap
-    extra sweep. With no worker in reach (a standalone `pop scheduler` on the embedded
-    default, e.g. from cron) the tick delivers the outbox itself.
+    Redis, or the in-process broker of `pop serve`); a tick that ends with notifications due
+    (retries whose back-off passed) nudges once more. With no worker in reach (a standalone
+    `pop scheduler` on the embedded default, e.g. from cron) the tick delivers them itself.
     """
 
     app: Popcycle
@@ -57,7 +57,7 @@ class SchedulerService:
     def run_once(self) -> int:
         """One tick: fire what is due, then have it delivered; returns how many fired."""
         fired = self.followups.tick()
-        if not self._nudge_delivery():
+        if has_due(self.app.engine, self.app.clock()) and not self._nudge_delivery():
             deliver_due(self.app)
         self._ticked.set()
         return fired

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from events.database import write_transaction
 from events.domain import Reason
 from handlers.actor import Actor, Role
 from handlers.bootstrap import Popcycle
@@ -126,3 +127,26 @@ def test_deliverers_running_at_once_send_each_mail_once(
         ids = Counter(mail["Message-ID"] for _rcpt, mail in inbox.messages)
         assert len(ids) == 20
         assert set(ids.values()) == {1}
+
+
+def test_a_row_whose_deliverers_all_died_is_given_up_visibly(
+    tmp_path: Path, smtp: tuple[str, Inbox]
+) -> None:
+    url, inbox = smtp
+    clock = FakeClock(START)
+    with wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=url) as app:
+        _cycle_with_due_reminder(app, clock)
+        # Given rows taken MAX_ATTEMPTS times by deliverers that were killed before recording
+        # an outcome (each take counts the attempt and leases the row)
+        with write_transaction(app.engine) as connection:
+            connection.execute(update(outbox_table).values(attempts=MAX_ATTEMPTS))
+        # When a deliverer finds them due again, it gives them up instead of sending
+        report = deliver_due(app)
+        with app.engine.connect() as connection:
+            rows = connection.execute(
+                select(outbox_table.c.status, outbox_table.c.last_error)
+            ).all()
+    assert report.sent == 0
+    assert inbox.messages == []
+    assert [row.status for row in rows] == ["dead", "dead"]
+    assert all("died" in (row.last_error or "") for row in rows)
