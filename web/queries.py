@@ -114,9 +114,33 @@ class Person:
     manager_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PageNumbers:
+    """Which page of each list of the status page is asked for."""
+
+    overdue: int = 1
+    due_soon: int = 1
+    cycles: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The status page at a glance, as of one moment."""
+
+    counts: dict[str, int]
+    overdue: Page[CycleRow]
+    due_soon: Page[CycleRow]
+    cycles: Page[CycleRow]
+    capacity: Page[ManagerLoad] | None  # HR only
+    departments: list[str]
+
+
 class StatusQueries(Protocol):
     """Everything the web reads besides single cycles (which it replays for `as_of`)."""
 
+    def overview(
+        self, where: Filter, now: datetime, numbers: PageNumbers, per_page: int, *, capacity: bool
+    ) -> Overview: ...
     def phase_counts(self, where: Filter) -> dict[str, int]: ...
     def cycles(self, where: Filter, number: int, per_page: int) -> Page[CycleRow]: ...
     def overdue(

@@ -12,12 +12,24 @@ all cycles) and count their length only up to `PAGES_AHEAD` pages beyond the one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, MetaData, Select, and_, false, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    MetaData,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import literal
 
 from events.database import read_transaction
 from handlers.actor import Role
@@ -36,16 +48,37 @@ from web.queries import (
     Filter,
     FollowUpRow,
     ManagerLoad,
+    Overview,
     Page,
+    PageNumbers,
     Person,
 )
 from workflow.phases import Phase
 
 _UPCOMING = (Phase.INVITATION.value, Phase.PREPARATION.value, Phase.INTERVIEW.value)
+PHASES = tuple(phase.value for phase in Phase)
 
 #: How many pages past the shown one a list is counted ("100+" beyond that): an exact count of
 #: the overdue among 100 000 cycles would read them all on every request.
 PAGES_AHEAD = 5
+
+
+class _Shape(NamedTuple):
+    """Which conditions a filter needs: the page's statements are built once per shape and
+    per list, with its values as parameters (building and compiling a statement costs more
+    than running it)."""
+
+    role: Role
+    by_manager: bool
+    by_department: bool
+
+
+def _shape(where: Filter) -> _Shape:
+    return _Shape(where.viewer_role, bool(where.manager_id), bool(where.department))
+
+
+def _params(where: Filter) -> dict[str, Any]:
+    return {"viewer": where.viewer_id, "manager": where.manager_id, "department": where.department}
 
 
 class ReadModelQueries:
@@ -64,122 +97,257 @@ class ReadModelQueries:
         self._counts = SummaryTables(metadata, "").counts
         self._employee = aliased(self._employees, name="employee")
         self._manager = aliased(self._employees, name="manager")
+        self._statements: dict[tuple[Any, ...], Select[Any]] = {}
+        c, n, m, e = self._cycles.c, self._counts.c, self._managers.c, self._employees.c
+        #: Each list: (its condition besides the filter, the indexed key it is ordered by).
+        self._lists: dict[str, tuple[ColumnElement[bool], ColumnElement[Any]]] = {
+            "overdue": (c.next_followup_at < bindparam("now"), c.next_followup_at),
+            "due_soon": (
+                and_(
+                    c.next_followup_at >= bindparam("now"), c.next_followup_at < bindparam("until")
+                ),
+                c.next_followup_at,
+            ),
+            "cycles": (true(), c.employee_id),
+        }
+        self._counted = select(n.phase, n.cycles).where(
+            n.manager_id == bindparam("manager"), n.department == bindparam("department")
+        )
+        self._departments = (
+            select(n.department)
+            .where(n.manager_id == ALL, n.department != ALL)
+            .distinct()
+            .order_by(n.department)
+        )
+        over = m.workload_hours > bindparam("capacity")
+        self._over_count = select(func.count()).select_from(
+            select(literal(1)).where(over).limit(bindparam("limit")).subquery()
+        )
+        self._over = (
+            select(m.manager_id, func.coalesce(e.name, m.manager_id), m.reports, m.workload_hours)
+            .select_from(self._managers.outerjoin(self._employees, e.employee_id == m.manager_id))
+            .where(over)
+            .order_by(m.workload_hours.desc(), m.manager_id)
+            .limit(bindparam("limit"))
+        )
+
+    # --- the status page at a glance ------------------------------------------------------------
+
+    def overview(
+        self, where: Filter, now: datetime, numbers: PageNumbers, per_page: int, *, capacity: bool
+    ) -> Overview:
+        """Everything the status page shows, read in one transaction: one consistent moment."""
+        with read_transaction(self._engine) as connection:
+            counts = self._phase_counts(connection, where)
+            return Overview(
+                counts=counts,
+                overdue=self._page(
+                    connection, "overdue", where, now=now, number=numbers.overdue, per_page=per_page
+                ),
+                due_soon=self._page(
+                    connection,
+                    "due_soon",
+                    where,
+                    now=now,
+                    number=numbers.due_soon,
+                    per_page=per_page,
+                ),
+                cycles=self._page(
+                    connection,
+                    "cycles",
+                    where,
+                    now=None,
+                    number=numbers.cycles,
+                    per_page=per_page,
+                    total=sum(counts.values()),
+                ),
+                capacity=self._over_capacity(connection, per_page) if capacity else None,
+                departments=self._department_names(connection),
+            )
+
+    def phase_counts(self, where: Filter) -> dict[str, int]:
+        with read_transaction(self._engine) as connection:
+            return self._phase_counts(connection, where)
+
+    def cycles(self, where: Filter, number: int, per_page: int) -> Page[CycleRow]:
+        """By employee number (the index on `cycles.employee_id`), counted by the summary."""
+        with read_transaction(self._engine) as connection:
+            total = sum(self._phase_counts(connection, where).values())
+            return self._page(
+                connection, "cycles", where, now=None, number=number, per_page=per_page, total=total
+            )
+
+    def overdue(self, where: Filter, now: datetime, number: int, per_page: int) -> Page[CycleRow]:
+        with read_transaction(self._engine) as connection:
+            return self._page(
+                connection, "overdue", where, now=now, number=number, per_page=per_page
+            )
+
+    def due_soon(self, where: Filter, now: datetime, number: int, per_page: int) -> Page[CycleRow]:
+        with read_transaction(self._engine) as connection:
+            return self._page(
+                connection, "due_soon", where, now=now, number=number, per_page=per_page
+            )
+
+    def over_capacity(self, limit: int) -> Page[ManagerLoad]:
+        """The `limit` heaviest managers above the capacity, and how many (counted that far
+        `PAGES_AHEAD` times)."""
+        with read_transaction(self._engine) as connection:
+            return self._over_capacity(connection, limit)
+
+    def departments(self) -> list[str]:
+        """The departments that have cycles (the summary's rows for all managers)."""
+        with read_transaction(self._engine) as connection:
+            return self._department_names(connection)
 
     # --- cycles -----------------------------------------------------------------------------
 
-    def _where(self, where: Filter) -> ColumnElement[bool]:
+    def _seen(self, shape: _Shape) -> ColumnElement[bool]:
+        """The cycles a filter of `shape` lets through (parameters: `_params`)."""
         c, e = self._cycles.c, self._employee.c
-        if where.viewer_role is Role.HR:
+        if shape.role is Role.HR:
             seen: ColumnElement[bool] = true()
-        elif where.viewer_role is Role.MANAGER:
-            seen = c.manager_id == where.viewer_id
-        elif where.viewer_role is Role.EMPLOYEE:
-            seen = c.employee_id == where.viewer_id
+        elif shape.role is Role.MANAGER:
+            seen = c.manager_id == bindparam("viewer")
+        elif shape.role is Role.EMPLOYEE:
+            seen = c.employee_id == bindparam("viewer")
         else:
             seen = false()
-        if where.manager_id:
-            seen = and_(seen, c.manager_id == where.manager_id)
-        if where.department:
-            seen = and_(seen, e.department == where.department)
+        if shape.by_manager:
+            seen = and_(seen, c.manager_id == bindparam("manager"))
+        if shape.by_department:
+            seen = and_(seen, e.department == bindparam("department"))
         return seen
 
-    def _rows(self) -> Select[Any]:
-        c, e, m = self._cycles.c, self._employee.c, self._manager.c
-        return select(
-            c.cycle_id,
-            c.employee_id,
-            func.coalesce(e.name, c.employee_id),
-            c.manager_id,
-            func.coalesce(m.name, c.manager_id),
-            e.department,
-            c.phase,
-            c.version,
-            c.next_followup_at,
-            c.next_followup_kind,
-        ).select_from(
-            self._cycles.outerjoin(self._employee, e.employee_id == c.employee_id).outerjoin(
-                self._manager, m.employee_id == c.manager_id
-            )
-        )
+    def _statement(self, key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = build()
+        return statement
 
-    def _filtered(
-        self, where: Filter, condition: ColumnElement[bool], *columns: Any
-    ) -> Select[Any]:
-        """`columns` of the cycles matching `condition` and the filter, joined to the employee
-        only when a department is asked for (the join costs a lookup per row it considers)."""
-        c, e = self._cycles.c, self._employee.c
-        query = select(*columns).select_from(self._cycles)
-        if where.department:
-            query = query.join(self._employee, e.employee_id == c.employee_id)
-        return query.where(self._where(where), condition)
+    def _measure(self, kind: str, shape: _Shape) -> Select[Any]:
+        """From `offset` on, in index order: how many rows there are up to `ahead`, and the key
+        of the last row of a page of `limit` rows. (Joined to the employee only to filter by
+        department: the join costs a lookup per row it considers.)"""
+
+        def build() -> Select[Any]:
+            condition, key = self._lists[kind]
+            c, e = self._cycles.c, self._employee.c
+            query = select(key.label("key")).select_from(self._cycles)
+            if shape.by_department:
+                query = query.join(self._employee, e.employee_id == c.employee_id)
+            query = query.where(self._seen(shape), condition).order_by(key)
+            query = query.offset(bindparam("offset"))
+            counted = query.limit(bindparam("ahead")).subquery()
+            page = query.limit(bindparam("limit")).subquery()
+            return select(
+                select(func.count()).select_from(counted).scalar_subquery(),
+                select(func.max(page.c.key)).scalar_subquery(),
+            )
+
+        return self._statement(("measure", kind, shape), build)
+
+    def _rows(self, kind: str, shape: _Shape) -> Select[Any]:
+        """One page of the list's rows, in (key, cycle id) order, up to its last key."""
+
+        def build() -> Select[Any]:
+            condition, key = self._lists[kind]
+            c, e, m = self._cycles.c, self._employee.c, self._manager.c
+            return (
+                select(
+                    c.cycle_id,
+                    c.employee_id,
+                    func.coalesce(e.name, c.employee_id),
+                    c.manager_id,
+                    func.coalesce(m.name, c.manager_id),
+                    e.department,
+                    c.phase,
+                    c.version,
+                    c.next_followup_at,
+                    c.next_followup_kind,
+                )
+                .select_from(
+                    self._cycles.outerjoin(
+                        self._employee, e.employee_id == c.employee_id
+                    ).outerjoin(self._manager, m.employee_id == c.manager_id)
+                )
+                .where(self._seen(shape), condition, key <= bindparam("last"))
+                .order_by(key, c.cycle_id)
+                .limit(bindparam("limit"))
+                .offset(bindparam("offset"))
+            )
+
+        return self._statement(("rows", kind, shape), build)
 
     def _page(
         self,
+        connection: Connection,
+        kind: str,
         where: Filter,
-        condition: ColumnElement[bool],
-        key: ColumnElement[Any],
+        *,
+        now: datetime | None,
         number: int,
         per_page: int,
-        *,
         total: int | None = None,
     ) -> Page[CycleRow]:
-        """One page of the cycles matching `condition`, ordered by the indexed `key`, then by
-        cycle id (so that pages never overlap). Counted up to `PAGES_AHEAD` pages past this one,
-        unless the caller knows the `total`.
+        """One page of a list, ordered by its indexed key, then by cycle id (so that pages
+        never overlap). Counted up to `PAGES_AHEAD` pages past this one, unless the caller
+        knows the `total`.
 
-        Ordering by (key, cycle_id) straight away would sort every matching row: an index on
-        `key` alone does not give the ties' order, and neither SQLite nor PostgreSQL stops
-        early there. So the page's last key is looked up first, in index order alone, and the
-        sort is bounded by it: it only sees the rows up to the page's end and their ties.
+        Ordering by (key, cycle_id) straight away could sort every row sharing a key (a
+        hundred talks at nine on a Monday): so the page's last key is looked up first, in index
+        order alone, and bounds the sort to the page and its ties. The same look-up counts the
+        list.
         """
         number = max(number, 1)
         offset = (number - 1) * per_page
-        with read_transaction(self._engine) as connection:
-            capped = False
-            if total is None:
-                ceiling = offset + per_page * PAGES_AHEAD
-                counted = select(func.count()).select_from(
-                    self._filtered(where, condition, literal(1)).limit(ceiling + 1).subquery()
-                )
-                total = int(connection.execute(counted).scalar() or 0)
-                capped = total > ceiling
-                total = min(total, ceiling)
-            last = connection.execute(
-                self._filtered(where, condition, key)
-                .order_by(key)
-                .limit(1)
-                .offset(offset + per_page - 1)
-            ).scalar()
-            bounded = condition if last is None else and_(condition, key <= last)
-            query = (
-                self._rows()
-                .where(self._where(where), bounded)
-                .order_by(key, self._cycles.c.cycle_id)
-                .limit(per_page)
-                .offset(offset)
-            )
-            found = connection.execute(query).all()
+        shape = _shape(where)
+        params = _params(where) | {"offset": offset, "limit": per_page}
+        if now is not None:
+            params |= {"now": now, "until": now + DUE_SOON}
+        ahead = 0 if total is not None else per_page * PAGES_AHEAD + 1
+        measure = self._measure(kind, shape)
+        counted, last = connection.execute(measure, params | {"ahead": ahead}).one()
+        capped = False
+        if total is None:
+            if counted or not offset:
+                capped = counted == ahead
+                total = offset + counted - capped
+            else:  # a page past the end: count what there is before it
+                before = params | {"offset": 0, "ahead": offset}
+                total = connection.execute(measure, before).one()[0]
+        if last is None:
+            return Page([], number, per_page, total, capped)
+        found = connection.execute(self._rows(kind, shape), params | {"last": last}).all()
         return Page([CycleRow(*row) for row in found], number, per_page, total, capped)
 
-    def phase_counts(self, where: Filter) -> dict[str, int]:
+    def _phase_counts(self, connection: Connection, where: Filter) -> dict[str, int]:
         """From `summary_counts` (a few rows), but an employee's own cycles from `cycles`."""
         if where.viewer_role is Role.EMPLOYEE:
-            c, e = self._cycles.c, self._employee.c
-            query = (
-                select(c.phase, func.count())
-                .select_from(self._cycles.outerjoin(self._employee, e.employee_id == c.employee_id))
-                .where(self._where(where))
-                .group_by(c.phase)
-            )
+            shape = _shape(where)
+
+            def build() -> Select[Any]:
+                c, e = self._cycles.c, self._employee.c
+                return (
+                    select(c.phase, func.count())
+                    .select_from(
+                        self._cycles.outerjoin(self._employee, e.employee_id == c.employee_id)
+                    )
+                    .where(self._seen(shape))
+                    .group_by(c.phase)
+                )
+
+            found = connection.execute(self._statement(("counts", shape), build), _params(where))
         else:
             key = self._count_key(where)
             if key is None:
-                return {phase.value: 0 for phase in Phase}
-            n = self._counts.c
-            query = select(n.phase, n.cycles).where(n.manager_id == key[0], n.department == key[1])
-        with read_transaction(self._engine) as connection:
-            counts = {str(phase): int(count) for phase, count in connection.execute(query)}
-        return {phase.value: counts.get(phase.value, 0) for phase in Phase}
+                return dict.fromkeys(PHASES, 0)
+            manager, department = key
+            found = connection.execute(
+                self._counted, {"manager": manager, "department": department}
+            )
+        counts = {str(phase): int(count) for phase, count in found}
+        return {phase: counts.get(phase, 0) for phase in PHASES}
 
     @staticmethod
     def _count_key(where: Filter) -> tuple[str, str] | None:
@@ -192,55 +360,22 @@ class ReadModelQueries:
             return count_key(where.viewer_id, where.department)
         return None
 
-    def cycles(self, where: Filter, number: int, per_page: int) -> Page[CycleRow]:
-        """By employee number (the index on `cycles.employee_id`), counted by the summary."""
-        total = sum(self.phase_counts(where).values())
-        key = self._cycles.c.employee_id
-        return self._page(where, true(), key, number, per_page, total=total)
-
-    def overdue(self, where: Filter, now: datetime, number: int, per_page: int) -> Page[CycleRow]:
-        c = self._cycles.c
-        return self._page(where, c.next_followup_at < now, c.next_followup_at, number, per_page)
-
-    def due_soon(self, where: Filter, now: datetime, number: int, per_page: int) -> Page[CycleRow]:
-        c = self._cycles.c
-        window = and_(c.next_followup_at >= now, c.next_followup_at < now + DUE_SOON)
-        return self._page(where, window, c.next_followup_at, number, per_page)
-
     # --- people -----------------------------------------------------------------------------
 
-    def over_capacity(self, limit: int) -> Page[ManagerLoad]:
-        """The `limit` heaviest managers above the capacity, and how many there are."""
-        m, e = self._managers.c, self._employees.c
+    def _over_capacity(self, connection: Connection, limit: int) -> Page[ManagerLoad]:
         capacity = capacity_from_env()
-        over = m.workload_hours > capacity
-        query = (
-            select(m.manager_id, func.coalesce(e.name, m.manager_id), m.reports, m.workload_hours)
-            .select_from(self._managers.outerjoin(self._employees, e.employee_id == m.manager_id))
-            .where(over)
-            .order_by(m.workload_hours.desc(), m.manager_id)
-            .limit(limit)
-        )
-        with read_transaction(self._engine) as connection:
-            total = int(connection.execute(select(func.count()).where(over)).scalar() or 0)
-            found = connection.execute(query).all()
+        ceiling = limit * PAGES_AHEAD
+        counted = self._over_count, {"capacity": capacity, "limit": ceiling + 1}
+        total = int(connection.execute(*counted).scalar() or 0)
+        found = connection.execute(self._over, {"capacity": capacity, "limit": limit}).all()
         loads = [
             ManagerLoad(str(mid), str(name), int(n), float(hours), capacity)
             for mid, name, n, hours in found
         ]
-        return Page(loads, 1, limit, total)
+        return Page(loads, 1, limit, min(total, ceiling), total > ceiling)
 
-    def departments(self) -> list[str]:
-        """The departments that have cycles (the summary's rows for all managers)."""
-        n = self._counts.c
-        query = (
-            select(n.department)
-            .where(n.manager_id == ALL, n.department != ALL)
-            .distinct()
-            .order_by(n.department)
-        )
-        with read_transaction(self._engine) as connection:
-            return [str(d) for (d,) in connection.execute(query)]
+    def _department_names(self, connection: Connection) -> list[str]:
+        return [str(d) for (d,) in connection.execute(self._departments)]
 
     def person(self, person_id: str) -> Person | None:
         e = self._employees.c
@@ -293,7 +428,7 @@ class ReadModelQueries:
                     self._employee, e.employee_id == c.employee_id
                 )
             )
-            .where(self._where(where))
+            .where(self._seen(_shape(where)))
             .order_by(f.due_at, f.key)
             .limit(1000)
         )
@@ -304,7 +439,7 @@ class ReadModelQueries:
         if due_before is not None:
             query = query.where(f.due_at < due_before)
         with read_transaction(self._engine) as connection:
-            found = connection.execute(query).all()
+            found = connection.execute(query, _params(where)).all()
         return [
             FollowUpRow(kind, cycle_id, due_at, "pending" if st == CLAIMED else st, fired_at)
             for kind, cycle_id, due_at, st, fired_at in found

@@ -51,7 +51,7 @@ def managers_table(metadata: MetaData, suffix: str = "") -> Table:
         Column("manager_id", String(ID_LENGTH), primary_key=True),
         Column("reports", Integer, nullable=False),
         Column("reports_in_cycle", Integer, nullable=False),
-        Column("workload_hours", Float, nullable=False),
+        Column("workload_hours", Float, nullable=False, index=True),  # who is over capacity
     )
 
 

@@ -52,6 +52,8 @@ def test_pages_of_tied_cycles_neither_overlap_nor_skip(app: Popcycle, clock: Fak
     assert not pages[0].capped
     assert pages[0].pages == 5
     assert not pages[4].has_next
+    past = queries.overdue(EVERYONE, now, 50, 5)  # a page past the end still counts the list
+    assert (list(past.items), past.total, past.capped) == ([], 23, False)
     assert queries.due_soon(EVERYONE, now, 1, 5).total == 0  # overdue is not "due soon"
     everything = queries.cycles(EVERYONE, 1, 100)
     assert everything.total == 23

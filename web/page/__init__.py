@@ -16,8 +16,9 @@ from handlers.actor import Role
 from handlers.history import HistoryEntry, cycle_history
 from web.access import may_see, viewer_side, visibility
 from web.i18n import LANGUAGES, pick_language, text
-from web.page.format import register_filters, support_text
+from web.page.format import Labels, register_filters, support_text
 from web.page.login import CSRF_FIELD, csrf_ok, csrf_token, log_in, log_out, logged_in
+from web.queries import PageNumbers
 from web.services import services
 from workflow.errors import NotFound
 from workflow.privacy import visible_talking_points
@@ -42,6 +43,7 @@ def _helpers() -> dict[str, Any]:
     return {
         "lang": lang,
         "t": lambda key, **values: text(key, lang, **values),
+        "labels": Labels(lang),
         "csrf_field": CSRF_FIELD,
         "csrf_token": csrf_token,
         "support_text": lambda support: support_text(support, lang),
@@ -89,16 +91,13 @@ def status() -> BaseResponse | str:
         manager_id=request.args.get("manager") or None,
         department=request.args.get("department") or None,
     )
+    numbers = PageNumbers(_number("overdue_page"), _number("due_page"), _number("page"))
+    overview = queries.overview(where, now, numbers, PER_PAGE, capacity=principal.role is Role.HR)
     return render_template(
         "status.html",
         principal=principal,
         where=where,
-        counts=queries.phase_counts(where),
-        overdue=queries.overdue(where, now, _number("overdue_page"), PER_PAGE),
-        due_soon=queries.due_soon(where, now, _number("due_page"), PER_PAGE),
-        capacity=queries.over_capacity(PER_PAGE) if principal.role is Role.HR else None,
-        cycles=queries.cycles(where, _number("page"), PER_PAGE),
-        departments=queries.departments(),
+        overview=overview,
         args=request.args.to_dict(),
     )
 

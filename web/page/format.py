@@ -13,6 +13,19 @@ from web.services import services
 NOTHING = "\u2013"  # an en dash: "no value" in a table cell
 
 
+class Labels(dict[str, str]):
+    """The texts of one language looked up once per page (a row's phase, what is due), not once
+    per row: a template's call costs more than the lookup."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang = lang
+
+    def __missing__(self, key: str) -> str:
+        found = self[key] = text(key, self.lang)
+        return found
+
+
 def local_time(moment: datetime | None) -> str:
     """A moment in the organisation's time zone, e.g. 2027-02-01 10:00."""
     if moment is None:
@@ -22,10 +35,11 @@ def local_time(moment: datetime | None) -> str:
 
 
 def local_day(value: date | datetime | None) -> str:
+    """The day (in the organisation's time zone for a moment), e.g. 2027-02-01."""
     if value is None:
         return NOTHING
     if isinstance(value, datetime):
-        return local_time(value)[:10]
+        return value.astimezone(services().popcycle.settings.timezone).date().isoformat()
     return value.isoformat()
 
 

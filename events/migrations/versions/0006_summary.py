@@ -1,5 +1,5 @@
 """The status page's summary read model: cycles per phase per manager and department; the
-`cycles` indexes its lists page through.
+indexes its lists page through (`cycles`) and find managers over capacity by (`managers`).
 
 Revision ID: 0006_summary
 Revises: 0005_followups
@@ -35,6 +35,8 @@ def upgrade() -> None:
     for key in _PAGED:
         op.drop_index(op.f(f"ix_cycles_{key}"), table_name="cycles")
         op.create_index(op.f(f"ix_cycles_{key}_cycle_id"), "cycles", [key, "cycle_id"])
+    # The page lists the managers over capacity, heaviest first, without reading every manager.
+    op.create_index(op.f("ix_managers_workload_hours"), "managers", ["workload_hours"])
     op.create_table(
         "summary_people",
         sa.Column("employee_id", sa.String(_ID), nullable=False),
@@ -80,6 +82,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_managers_workload_hours"), table_name="managers")
     for key in _PAGED:
         op.drop_index(op.f(f"ix_cycles_{key}_cycle_id"), table_name="cycles")
         op.create_index(op.f(f"ix_cycles_{key}"), "cycles", [key])
