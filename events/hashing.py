@@ -46,7 +46,17 @@ def chain_hash(previous_hash: str, position: int, stream_json: str, version: int
     `stream_json` is `canonical_json(stream_id)`. The SQL twin in `events.sqlstore`
     (`_SQL_CHAIN_HASH`) concatenates the same parts, so a change here must change it too.
     """
-    body = f"{previous_hash}[{position},{stream_json},{version},{tail}"
+    return chain_hash_after(previous_hash, position, after_position(stream_json, version, tail))
+
+
+def after_position(stream_json: str, version: int, tail: str) -> str:
+    """The hashed JSON after the position, when the version is known beforehand."""
+    return f"{stream_json},{version},{tail}"
+
+
+def chain_hash_after(previous_hash: str, position: int, rest: str) -> str:
+    """`chain_hash` from `after_position`'s text: `previous ‖ [position,rest`."""
+    body = f"{previous_hash}[{position},{rest}"
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 

@@ -36,6 +36,7 @@ version check together, the loser's IntegrityError becomes a `ConcurrencyConflic
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -59,7 +60,13 @@ from sqlalchemy.exc import IntegrityError
 
 from events.database import writer
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
-from events.hashing import GENESIS, canonical_json, content_tail, event_hash
+from events.hashing import (
+    GENESIS,
+    after_position,
+    canonical_json,
+    content_tail,
+    event_hash,
+)
 from events.records import AppendRequest, AppendResult, Metadata, StoredEvent, StreamAppend
 from events.schema import (
     EVENT_TYPE_LENGTH,
@@ -273,6 +280,10 @@ class SqlEventStore:
         as a whole (a lost connection, the UNIQUE backstop), each request is appended on its own
         instead, so that no request fails because of its neighbours.
         """
+        if self._postgres:
+            written = self._append_group_in_one_statement(requests)
+            if written is not None:
+                return written
         outcomes: list[AppendResult | Exception | None] = [None] * len(requests)
         try:
             with self._writer.connect() as connection, connection.begin():
@@ -280,6 +291,54 @@ class SqlEventStore:
         except Exception:  # the group as a whole failed: nothing of it was committed
             outcomes = [self._append_alone(request) for request in requests]
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _append_group_in_one_statement(
+        self, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult | Exception] | None:
+        """PostgreSQL: the group judged beforehand, then written by one autocommit statement.
+
+        Each stream's version is taken to be what its first request in the group expects (read
+        from the log only for appends that expect no particular version); the requests are judged
+        against that, and the statement writes only if, under the head lock, every such
+        assumption holds (the snapshot caveat of the single append applies, with the same
+        backstops). Otherwise it writes nothing and returns None, and the group is judged again
+        under the lock (`_append_group`): this path is for the common case, one round trip and
+        one fsync for the whole group.
+        """
+        outcomes: list[_Planned | Exception | None] = [None] * len(requests)
+        for index, request in enumerate(requests):
+            try:
+                _check_sizes(request.appends, request.idempotency_key)
+            except ValueError as error:
+                outcomes[index] = error
+        unknown = {
+            item.stream_id
+            for index, request in enumerate(requests)
+            if outcomes[index] is None
+            for item in request.appends
+            if item.expected_version is None
+        }
+        logged: dict[str, int] = {}
+        if unknown:
+            with self._reader.connect() as connection:
+                found = _fetch_by(connection, _GROUP_VERSIONS, unknown)
+            logged = {stream: int(row[1]) for stream, row in found.items()}
+        plan = _GroupPlan(self._now())
+        for index, request in enumerate(requests):
+            if outcomes[index] is None:
+                outcomes[index] = plan.add(request, logged)
+        if not plan.events:
+            return None
+        try:
+            with self._reader.connect() as connection:
+                head, written = connection.execute(_GROUP_STATEMENT, plan.params()).one()
+        except IntegrityError as error:
+            if _is_version_clash(error) or _is_key_clash(error):
+                return None
+            raise
+        if not written:
+            return None
+        return [plan.settle(outcome, head) for outcome in outcomes if outcome is not None]
 
     def _append_alone(self, request: AppendRequest) -> AppendResult | Exception:
         try:
@@ -691,6 +750,183 @@ def _combined_write(events: int, streams: int, with_key: bool) -> Executable:
         }
         ctes.append(insert(idempotency_keys_table).values(key_row).cte("remembered"))
     return _MOVE_HEAD.add_cte(*ctes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """An accepted request of a group plan: positions relative to the group's start."""
+
+    versions: dict[str, int]
+    first: int
+    last: int
+    result: dict[str, Any]
+    replayed: bool = False
+
+
+class _GroupPlan:
+    """A group judged before it is written, as arrays for `_GROUP_STATEMENT` (PostgreSQL)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.assumed: dict[str, int] = {}  # each stream's version before the group, as assumed
+        self.running: dict[str, int] = {}
+        self.keys: dict[str, tuple[str | None, _Planned]] = {}
+        self.events: list[tuple[str, int, str, int, str, str, str | None, str]] = []
+        self.key_rows: list[tuple[str, str | None, str, int, int, str]] = []
+
+    def add(self, request: AppendRequest, logged: dict[str, int]) -> _Planned | Exception:
+        key, fingerprint = request.idempotency_key, request.request_fingerprint
+        if key is not None and key in self.keys:
+            first_fingerprint, earlier = self.keys[key]
+            if fingerprint is not None and first_fingerprint not in (None, fingerprint):
+                return IdempotencyKeyReused(key)
+            return replace(earlier, replayed=True)
+        for item in request.appends:
+            if item.stream_id not in self.running:
+                known = item.expected_version
+                assumed = logged.get(item.stream_id, 0) if known is None else known
+                self.assumed[item.stream_id] = self.running[item.stream_id] = assumed
+        for item in request.appends:
+            actual = self.running[item.stream_id]
+            if item.expected_version is not None and item.expected_version != actual:
+                return ConcurrencyConflict(item.stream_id, item.expected_version, actual)
+        meta = {**request.metadata.to_json(), "idempotency_key": key}
+        meta_json = json.dumps(meta)
+        first = len(self.events) + 1
+        versions = {item.stream_id: self.running[item.stream_id] for item in request.appends}
+        for item in request.appends:
+            for new in item.events:
+                versions[item.stream_id] += 1
+                tail = content_tail(
+                    type=new.type,
+                    schema_version=new.schema_version,
+                    data=new.data,
+                    metadata=meta,
+                    recorded_at=self.now,
+                )
+                rest = after_position(
+                    canonical_json(item.stream_id), versions[item.stream_id], tail
+                )
+                self.events.append(
+                    (
+                        item.stream_id,
+                        versions[item.stream_id],
+                        new.type,
+                        new.schema_version,
+                        json.dumps(new.data),
+                        meta_json,
+                        key,
+                        rest,
+                    )
+                )
+        self.running.update(versions)
+        planned = _Planned(versions, first, len(self.events), dict(request.result or {}))
+        if key is not None:
+            self.keys[key] = (fingerprint, planned)
+            self.key_rows.append(
+                (
+                    key,
+                    fingerprint,
+                    json.dumps(versions),
+                    first,
+                    len(self.events),
+                    json.dumps(planned.result),
+                )
+            )
+        return planned
+
+    def params(self) -> dict[str, Any]:
+        columns: list[Sequence[Any]] = list(zip(*self.events, strict=True))
+        keys: list[Sequence[Any]] = list(zip(*self.key_rows, strict=True)) or [()] * 6
+        moved = [(s, v) for s, v in self.running.items() if v != self.assumed[s]]
+        return {
+            "at": self.now,
+            "check_streams": list(self.assumed),
+            "check_versions": list(self.assumed.values()),
+            "count": len(self.events),
+            "streams": list(columns[0]),
+            "versions": list(columns[1]),
+            "types": list(columns[2]),
+            "schema_versions": list(columns[3]),
+            "datas": list(columns[4]),
+            "metas": list(columns[5]),
+            "event_keys": list(columns[6]),
+            "rests": list(columns[7]),
+            "moved_streams": [stream for stream, _ in moved],
+            "moved_versions": [version for _, version in moved],
+            "keys": list(keys[0]),
+            "fingerprints": list(keys[1]),
+            "key_versions": list(keys[2]),
+            "key_firsts": list(keys[3]),
+            "key_lasts": list(keys[4]),
+            "key_results": list(keys[5]),
+        }
+
+    def settle(self, outcome: _Planned | Exception, head: int) -> AppendResult | Exception:
+        """The caller's result, once the group is written after log position `head`."""
+        if isinstance(outcome, Exception):
+            return outcome
+        return AppendResult(
+            outcome.versions,
+            head + outcome.first,
+            head + outcome.last,
+            outcome.replayed,
+            outcome.result,
+        )
+
+
+#: PostgreSQL: a whole planned group in one statement (see `_append_group_in_one_statement`).
+#: `chain` hashes event n from event n-1 under the locked head (`events.hashing`'s
+#: `chain_hash_after`); every write selects from `ok`, which is empty unless every stream is
+#: still at the version the plan assumed.
+_GROUP_STATEMENT = text(
+    """
+WITH RECURSIVE
+head AS MATERIALIZED (SELECT position, hash FROM log_head WHERE id = 1 FOR UPDATE),
+ok AS MATERIALIZED (
+    SELECT head.position, head.hash FROM head WHERE NOT EXISTS (
+        SELECT FROM unnest(CAST(:check_streams AS text[]), CAST(:check_versions AS integer[]))
+            AS c(stream_id, version)
+        LEFT JOIN streams AS s ON s.stream_id = c.stream_id
+        WHERE coalesce(s.version, 0) <> c.version)),
+chain(n, hash) AS (
+    SELECT 0, CAST(ok.hash AS text) FROM ok
+    UNION ALL
+    SELECT chain.n + 1, encode(sha256(convert_to(chain.hash || '[' || (ok.position + chain.n + 1)
+        || ',' || (CAST(:rests AS text[]))[chain.n + 1], 'UTF8')), 'hex')
+    FROM chain, ok WHERE chain.n < CAST(:count AS integer)),
+appended AS (
+    INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata,
+        recorded_at, hash, idempotency_key)
+    SELECT ok.position + e.n, e.stream_id, e.version, e.type, e.schema_version,
+        CAST(e.data AS json), CAST(e.metadata AS json), CAST(:at AS timestamptz), chain.hash,
+        e.key
+    FROM ok, unnest(CAST(:streams AS text[]), CAST(:versions AS integer[]),
+        CAST(:types AS text[]), CAST(:schema_versions AS integer[]), CAST(:datas AS text[]),
+        CAST(:metas AS text[]), CAST(:event_keys AS text[]))
+        WITH ORDINALITY AS e(stream_id, version, type, schema_version, data, metadata, key, n)
+    JOIN chain ON chain.n = e.n),
+moved AS (
+    INSERT INTO streams (stream_id, version)
+    SELECT m.stream_id, m.version
+    FROM ok, unnest(CAST(:moved_streams AS text[]), CAST(:moved_versions AS integer[]))
+        AS m(stream_id, version)
+    ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version),
+remembered AS (
+    INSERT INTO idempotency_keys (key, fingerprint, versions, first_position, last_position,
+        result, recorded_at)
+    SELECT k.key, k.fingerprint, CAST(k.versions AS json), ok.position + k.first,
+        ok.position + k.last, CAST(k.result AS json), CAST(:at AS timestamptz)
+    FROM ok, unnest(CAST(:keys AS text[]), CAST(:fingerprints AS text[]),
+        CAST(:key_versions AS text[]), CAST(:key_firsts AS integer[]),
+        CAST(:key_lasts AS integer[]), CAST(:key_results AS text[]))
+        AS k(key, fingerprint, versions, first, last, result)),
+new_head AS (
+    UPDATE log_head SET position = ok.position + CAST(:count AS integer), hash = chain.hash
+    FROM ok, chain WHERE log_head.id = 1 AND chain.n = CAST(:count AS integer))
+SELECT head.position, EXISTS (SELECT FROM ok) FROM head
+"""
+).bindparams(bindparam("at", type_=events_table.c.recorded_at.type))
 
 
 def _judge_in_group(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Engine, event, update
 
 from events.database import make_engine, write_transaction
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
@@ -121,6 +121,51 @@ def test_a_conflict_fails_only_its_own_request(sql_store: SqlEventStore) -> None
     ]
     assert_chain(log, sql_store)
     assert sql_store.lookup("k", "print") == AppendResult({"b": 1}, 4, 4, True, {"s": "b"})
+
+
+@pytest.mark.postgres
+def test_a_postgres_group_is_one_autocommit_statement(
+    empty_postgres_engine: Engine, clock: FakeClock
+) -> None:
+    store = SqlEventStore(empty_postgres_engine, clock)
+    store.append(one("a", 0), ACTOR)
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(empty_postgres_engine, "before_cursor_execute", record)
+    try:
+        outcomes = store.append_group(
+            [request("a", 1, key="k1"), request("b", 0), request("a", 2), request("c", 0, "k1")]
+        )
+    finally:
+        event.remove(empty_postgres_engine, "before_cursor_execute", record)
+
+    assert len(sent) == 1
+    assert outcomes == [
+        AppendResult({"a": 2}, 2, 2, False, {"s": "a"}),
+        AppendResult({"b": 1}, 3, 3, False, {"s": "b"}),
+        AppendResult({"a": 3}, 4, 4, False, {"s": "a"}),
+        AppendResult({"a": 2}, 2, 2, True, {"s": "a"}),
+    ]
+    assert store.lookup("k1", "print") == AppendResult({"a": 2}, 2, 2, True, {"s": "a"})
+    assert_chain(list(store.read_all()), store)
+
+
+def test_a_stale_first_expectation_fails_only_its_request(sql_store: SqlEventStore) -> None:
+    """On PostgreSQL the group is planned on the versions its requests expect: here wrongly."""
+    sql_store.append(one("a", 0), ACTOR)
+
+    stale, fine, after = sql_store.append_group(
+        [request("a", 0), request("b", 0), request("a", 1, n="a2")]
+    )
+
+    assert isinstance(stale, ConcurrencyConflict)
+    assert (stale.expected, stale.actual) == (0, 1)
+    assert fine == AppendResult({"b": 1}, 2, 2, False, {"s": "b"})
+    assert after == AppendResult({"a": 2}, 3, 3, False, {"s": "a"})
+    assert_chain(list(sql_store.read_all()), sql_store)
 
 
 def test_racing_clients_on_one_stream_each_round_one_wins(grouped: GroupCommitStore) -> None:
