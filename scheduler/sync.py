@@ -18,11 +18,12 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from events.database import write_transaction
 from events.schema import events_table
 from handlers.repository import Repository
+from scheduler.cycles import CHUNK, read_cycles
 from scheduler.tables import FIRED, MOOT, PENDING, followups_table, scheduler_checkpoints_table
-from workflow.errors import NotFound
-from workflow.followups import Calendar, followups_for
+from workflow.followups import Calendar, FollowUp, followups_for
 from workflow.phases import Phase
 from workflow.policy import Policy
+from workflow.state import CycleState
 
 log = structlog.get_logger(__name__)
 CHECKPOINT = "followups"
@@ -69,8 +70,10 @@ def sync_batch(
         if not rows:
             return SyncResult(position, 0, 0)
         cycles = sorted({s[len(CYCLE_PREFIX) :] for _p, s in rows if s.startswith(CYCLE_PREFIX)})
-        for cycle_id in cycles:
-            _refresh(connection, repository, policy, calendar, cycle_id)
+        for start in range(0, len(cycles), CHUNK):
+            chunk = cycles[start : start + CHUNK]
+            states = read_cycles(engine, repository, chunk)
+            _refresh(connection, repository, policy, calendar, list(states.values()))
         new_position = int(rows[-1][0])
         connection.execute(
             update(scheduler_checkpoints_table)
@@ -102,46 +105,51 @@ def _refresh(
     repository: Repository,
     policy: Policy,
     calendar: Calendar,
-    cycle_id: str,
+    states: list[CycleState],
 ) -> None:
-    try:
-        state = repository.cycle(cycle_id)
-    except NotFound:
-        return
-    quadrant = None
-    if state.phase is Phase.COMPLETED:
-        quadrant = repository.employee(state.employee_id).quadrant
-    wanted = {f.key: f for f in followups_for(state, policy, calendar, quadrant)}
+    """Make the rows of these cycles what their states imply, in a few statements for all."""
     table = followups_table
+    wanted: dict[str, dict[str, FollowUp]] = {}
+    for state in states:
+        quadrant = None
+        if state.phase is Phase.COMPLETED:
+            quadrant = repository.employee(state.employee_id).quadrant
+        implied = followups_for(state, policy, calendar, quadrant)
+        wanted[state.cycle_id] = {f.key: f for f in implied}
     rows = connection.execute(
-        select(table.c.key, table.c.status, table.c.recipients).where(table.c.cycle_id == cycle_id)
+        select(table.c.key, table.c.cycle_id, table.c.status, table.c.recipients).where(
+            table.c.cycle_id.in_(list(wanted))
+        )
     ).all()
-    existing = {row.key: row.status for row in rows}
     for row in rows:  # who is to be reminded can change (a new manager must sign too)
-        followup = wanted.get(row.key)
+        followup = wanted[row.cycle_id].get(row.key)
         if row.status == PENDING and followup and list(followup.recipients) != row.recipients:
             connection.execute(
                 update(table)
                 .where(table.c.key == row.key)
                 .values(recipients=list(followup.recipients))
             )
+    existing = {row.key for row in rows}
+    fired = {key for state in states for key in state.fired_followups}
     new_rows = [
         {
             "key": f.key,
-            "cycle_id": cycle_id,
+            "cycle_id": f.cycle_id,
             "kind": f.kind,
             "action": f.action,
             "due_at": f.due_at,
             "recipients": list(f.recipients),
-            "status": FIRED if f.key in state.fired_followups else PENDING,
+            "status": FIRED if f.key in fired else PENDING,
             "attempts": 0,
         }
-        for key, f in wanted.items()
+        for implied in wanted.values()
+        for key, f in implied.items()
         if key not in existing
     ]
     if new_rows:
         connection.execute(insert(table), new_rows)
-    gone = _moot(existing.items(), wanted.keys())
+    keep = {key for implied in wanted.values() for key in implied}
+    gone = _moot(((row.key, row.status) for row in rows), keep)
     if gone:
         connection.execute(
             update(table)
