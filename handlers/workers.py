@@ -39,6 +39,7 @@ from dramatiq.middleware import Middleware
 from handlers.bootstrap import Popcycle, bootstrap
 from handlers.broker import (
     CATCH_UP_ACTOR,
+    DELIVER_ACTOR,
     QUEUE,
     delivery_nudger_on,
     is_redis,
@@ -237,6 +238,8 @@ def _load_outer_actors() -> None:
     """
     for entry in entry_points(group="popcycle.actors"):
         entry.load()
+    if DELIVER_ACTOR not in broker.actors:  # an install older than the entry point
+        log.warning("worker.no_delivery_actor", fix="pip install -e . (refreshes entry points)")
 
 
 _load_outer_actors()
