@@ -106,7 +106,8 @@ def seed(app: Popcycle, employees: int, now: datetime) -> None:
     for start in range(0, employees, SEED_BATCH):
         appends = []
         for n in range(start, min(start + SEED_BATCH, employees)):
-            manager = n % 10 if n % EXTRA == 0 else n % managers
+            # reports spread over managers (and so departments) in no particular order
+            manager = n % 10 if n % EXTRA == 0 else (n * 7919) % managers
             person, cycle = f"E{n}", f"c{n}"
             invited = now - timedelta(days=60 + n % 200)
             registered = EmployeeRegistered(

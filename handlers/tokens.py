@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from events.database import read_transaction, write_transaction
 from handlers.access_schema import access_tokens_table, calendar_links_table
@@ -23,6 +23,12 @@ from workflow.errors import DomainError
 #: Roles a token may carry; `system` is for the scheduler and workers, never handed out.
 TOKEN_ROLES = (Role.HR, Role.MANAGER, Role.EMPLOYEE)
 _TOKEN_PREFIX = "pop_"  # noqa: S105 - a marker that makes leaked tokens greppable
+#: Every request of the status page checks its token: built once (building a statement costs
+#: more than running it).
+_BY_HASH = select(access_tokens_table.c.role, access_tokens_table.c.subject_id).where(
+    access_tokens_table.c.token_hash == bindparam("hashed"),
+    access_tokens_table.c.revoked_at.is_(None),
+)
 
 
 def token_hash(secret: str) -> str:
@@ -83,12 +89,7 @@ class TokenStore:
     def by_hash(self, hashed: str) -> Principal | None:
         """Look a token up by its hash (the status page's session keeps only the hash)."""
         with read_transaction(self._engine) as connection:
-            row = connection.execute(
-                select(access_tokens_table.c.role, access_tokens_table.c.subject_id).where(
-                    access_tokens_table.c.token_hash == hashed,
-                    access_tokens_table.c.revoked_at.is_(None),
-                )
-            ).first()
+            row = connection.execute(_BY_HASH, {"hashed": hashed}).first()
         if row is None:
             return None
         return Principal(Role(row.role), row.subject_id, hashed)

@@ -110,7 +110,7 @@ class ReadModelQueries:
             ),
             "cycles": (true(), c.employee_id),
         }
-        self._counted = select(n.phase, n.cycles).where(
+        self._summary = select(n.phase, n.cycles).where(
             n.manager_id == bindparam("manager"), n.department == bindparam("department")
         )
         self._departments = (
@@ -120,11 +120,15 @@ class ReadModelQueries:
             .order_by(n.department)
         )
         over = m.workload_hours > bindparam("capacity")
-        self._over_count = select(func.count()).select_from(
-            select(literal(1)).where(over).limit(bindparam("limit")).subquery()
-        )
+        counted = select(literal(1)).where(over).limit(bindparam("ahead")).subquery()
         self._over = (
-            select(m.manager_id, func.coalesce(e.name, m.manager_id), m.reports, m.workload_hours)
+            select(
+                m.manager_id,
+                func.coalesce(e.name, m.manager_id),
+                m.reports,
+                m.workload_hours,
+                select(func.count()).select_from(counted).scalar_subquery(),
+            )
             .select_from(self._managers.outerjoin(self._employees, e.employee_id == m.manager_id))
             .where(over)
             .order_by(m.workload_hours.desc(), m.manager_id)
@@ -225,34 +229,39 @@ class ReadModelQueries:
             statement = self._statements[key] = build()
         return statement
 
-    def _measure(self, kind: str, shape: _Shape) -> Select[Any]:
-        """From `offset` on, in index order: how many rows there are up to `ahead`, and the key
-        of the last row of a page of `limit` rows. (Joined to the employee only to filter by
-        department: the join costs a lookup per row it considers.)"""
+    def _keys(self, kind: str, shape: _Shape) -> Select[Any]:
+        """The list's keys from `offset` on, in index order alone. (Joined to the employee only
+        to filter by department: the join costs a lookup per row it considers.)"""
+        condition, key = self._lists[kind]
+        c, e = self._cycles.c, self._employee.c
+        query = select(key.label("key")).select_from(self._cycles)
+        if shape.by_department:
+            query = query.join(self._employee, e.employee_id == c.employee_id)
+        return query.where(self._seen(shape), condition).order_by(key).offset(bindparam("offset"))
+
+    def _counted(self, kind: str, shape: _Shape) -> Select[Any]:
+        """How many rows the list has from `offset` on, counted up to `ahead`."""
 
         def build() -> Select[Any]:
-            condition, key = self._lists[kind]
-            c, e = self._cycles.c, self._employee.c
-            query = select(key.label("key")).select_from(self._cycles)
-            if shape.by_department:
-                query = query.join(self._employee, e.employee_id == c.employee_id)
-            query = query.where(self._seen(shape), condition).order_by(key)
-            query = query.offset(bindparam("offset"))
-            counted = query.limit(bindparam("ahead")).subquery()
-            page = query.limit(bindparam("limit")).subquery()
-            return select(
-                select(func.count()).select_from(counted).scalar_subquery(),
-                select(func.max(page.c.key)).scalar_subquery(),
-            )
+            ahead = self._keys(kind, shape).limit(bindparam("ahead")).subquery()
+            return select(func.count()).select_from(ahead)
 
-        return self._statement(("measure", kind, shape), build)
+        return self._statement(("counted", kind, shape), build)
 
     def _rows(self, kind: str, shape: _Shape) -> Select[Any]:
-        """One page of the list's rows, in (key, cycle id) order, up to its last key."""
+        """One page of the list's rows (`limit` from `offset`) in (key, cycle id) order, each
+        with the count of `_counted`: one statement for the whole list.
+
+        Ordering by (key, cycle_id) straight away could sort every row sharing a key (a hundred
+        talks at nine on a Monday): the page's last key, found in index order alone, bounds
+        the sort to the page and its ties.
+        """
 
         def build() -> Select[Any]:
             condition, key = self._lists[kind]
             c, e, m = self._cycles.c, self._employee.c, self._manager.c
+            page = self._keys(kind, shape).limit(bindparam("limit")).subquery()
+            last = select(func.max(page.c.key)).scalar_subquery()
             return (
                 select(
                     c.cycle_id,
@@ -265,13 +274,14 @@ class ReadModelQueries:
                     c.version,
                     c.next_followup_at,
                     c.next_followup_kind,
+                    self._counted(kind, shape).scalar_subquery(),
                 )
                 .select_from(
                     self._cycles.outerjoin(
                         self._employee, e.employee_id == c.employee_id
                     ).outerjoin(self._manager, m.employee_id == c.manager_id)
                 )
-                .where(self._seen(shape), condition, key <= bindparam("last"))
+                .where(self._seen(shape), condition, key <= last)
                 .order_by(key, c.cycle_id)
                 .limit(bindparam("limit"))
                 .offset(bindparam("offset"))
@@ -292,13 +302,7 @@ class ReadModelQueries:
     ) -> Page[CycleRow]:
         """One page of a list, ordered by its indexed key, then by cycle id (so that pages
         never overlap). Counted up to `PAGES_AHEAD` pages past this one, unless the caller
-        knows the `total`.
-
-        Ordering by (key, cycle_id) straight away could sort every row sharing a key (a
-        hundred talks at nine on a Monday): so the page's last key is looked up first, in index
-        order alone, and bounds the sort to the page and its ties. The same look-up counts the
-        list.
-        """
+        knows the `total`."""
         number = max(number, 1)
         offset = (number - 1) * per_page
         shape = _shape(where)
@@ -306,20 +310,18 @@ class ReadModelQueries:
         if now is not None:
             params |= {"now": now, "until": now + DUE_SOON}
         ahead = 0 if total is not None else per_page * PAGES_AHEAD + 1
-        measure = self._measure(kind, shape)
-        counted, last = connection.execute(measure, params | {"ahead": ahead}).one()
+        found = connection.execute(self._rows(kind, shape), params | {"ahead": ahead}).all()
         capped = False
         if total is None:
-            if counted or not offset:
+            if found or not offset:
+                counted = found[0][-1] if found else 0
                 capped = counted == ahead
                 total = offset + counted - capped
             else:  # a page past the end: count what there is before it
                 before = params | {"offset": 0, "ahead": offset}
-                total = connection.execute(measure, before).one()[0]
-        if last is None:
-            return Page([], number, per_page, total, capped)
-        found = connection.execute(self._rows(kind, shape), params | {"last": last}).all()
-        return Page([CycleRow(*row) for row in found], number, per_page, total, capped)
+                total = int(connection.execute(self._counted(kind, shape), before).scalar_one())
+        rows = [CycleRow(*row[:-1]) for row in found]
+        return Page(rows, number, per_page, total, capped)
 
     def _phase_counts(self, connection: Connection, where: Filter) -> dict[str, int]:
         """From `summary_counts` (a few rows), but an employee's own cycles from `cycles`."""
@@ -344,7 +346,7 @@ class ReadModelQueries:
                 return dict.fromkeys(PHASES, 0)
             manager, department = key
             found = connection.execute(
-                self._counted, {"manager": manager, "department": department}
+                self._summary, {"manager": manager, "department": department}
             )
         counts = {str(phase): int(count) for phase, count in found}
         return {phase: counts.get(phase, 0) for phase in PHASES}
@@ -365,12 +367,12 @@ class ReadModelQueries:
     def _over_capacity(self, connection: Connection, limit: int) -> Page[ManagerLoad]:
         capacity = capacity_from_env()
         ceiling = limit * PAGES_AHEAD
-        counted = self._over_count, {"capacity": capacity, "limit": ceiling + 1}
-        total = int(connection.execute(*counted).scalar() or 0)
-        found = connection.execute(self._over, {"capacity": capacity, "limit": limit}).all()
+        params = {"capacity": capacity, "limit": limit, "ahead": ceiling + 1}
+        found = connection.execute(self._over, params).all()
+        total = int(found[0][-1]) if found else 0
         loads = [
             ManagerLoad(str(mid), str(name), int(n), float(hours), capacity)
-            for mid, name, n, hours in found
+            for mid, name, n, hours, _total in found
         ]
         return Page(loads, 1, limit, min(total, ceiling), total > ceiling)
 

@@ -25,7 +25,9 @@ from workflow.privacy import visible_talking_points
 
 page = Blueprint("page", __name__)
 register_filters(page)
-PER_PAGE = 20
+#: Rows per list: a glance (and a phone's screen); the pagers lead on. Each row costs the page
+#: about as much as its queries together (bench/web.py).
+PER_PAGE = 10
 
 
 def _lang() -> str:
