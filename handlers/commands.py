@@ -78,6 +78,11 @@ def fingerprint(kind: str, target: str | None, command: Any) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def _key_print(key: str | None, kind: str, target: str | None, command: Any) -> str | None:
+    """The request's fingerprint when it carries an idempotency key (only then is it kept)."""
+    return None if key is None else fingerprint(kind, target, command)
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -235,7 +240,7 @@ class CommandHandler:
         idempotency_key: str | None = None,
     ) -> CommandResult:
         """Apply one command to an existing cycle."""
-        key_print = fingerprint(type(command).__name__, cycle_id, command)
+        key_print = _key_print(idempotency_key, type(command).__name__, cycle_id, command)
         if (earlier := self._replay(idempotency_key, key_print)) is not None:
             return earlier
         fresh = False
@@ -335,7 +340,7 @@ class CommandHandler:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _replay(self, key: str | None, key_print: str) -> CommandResult | None:
+    def _replay(self, key: str | None, key_print: str | None) -> CommandResult | None:
         if key is None:
             return None
         earlier = self._store.lookup(key, key_print)
@@ -348,7 +353,7 @@ class CommandHandler:
         *,
         on_behalf_of: str | None = None,
         idempotency_key: str | None,
-        key_print: str,
+        key_print: str | None,
         result: CommandResult,
         kind: str,
         correlation_id: str | None = None,

@@ -110,13 +110,15 @@ class CycleState:
         return "done" if self.progress.get(goal_id) is Progress.DONE else "open"
 
 
-def _after_preparation(state: CycleState) -> Phase:
+def _after_preparation(
+    phase: Phase, preparations: Mapping[Side, Preparation], interview_at: datetime | None
+) -> Phase:
     """Invitation → preparation at the first talking points; → interview when also scheduled."""
-    if state.phase not in (Phase.INVITATION, Phase.PREPARATION):
-        return state.phase
-    if state.both_prepared and state.interview_at is not None:
+    if phase not in (Phase.INVITATION, Phase.PREPARATION):
+        return phase
+    if len(preparations) == 2 and interview_at is not None:
         return Phase.INTERVIEW
-    return Phase.PREPARATION if state.preparations else Phase.INVITATION
+    return Phase.PREPARATION if preparations else Phase.INVITATION
 
 
 def evolve(state: CycleState | None, event: CycleEvent) -> CycleState:
@@ -134,31 +136,38 @@ def evolve(state: CycleState | None, event: CycleEvent) -> CycleState:
         )
     if state is None:
         raise ValueError(f"a cycle's first event must be CycleStarted, not {type(event).__name__}")
-    state = replace(state, version=state.version + 1)
+    # One `replace` per event: it copies all of the state's fields, and folding a stream is on
+    # every command's path.
+    version = state.version + 1
     match event:
         case PreparationSubmitted(author, points, at):
             preparations = {**state.preparations, author: Preparation(points, at)}
-            state = replace(state, preparations=MappingProxyType(preparations))
-            return replace(state, phase=_after_preparation(state))
-        case InterviewScheduled(at):
-            state = replace(state, interview_at=at)
-            return replace(state, phase=_after_preparation(state))
-        case InterviewHeld(held_at, summary, follow_up_at):
-            state = replace(
+            return replace(
                 state,
+                version=version,
+                preparations=MappingProxyType(preparations),
+                phase=_after_preparation(state.phase, preparations, state.interview_at),
+            )
+        case InterviewScheduled(at):
+            phase = _after_preparation(state.phase, state.preparations, at)
+            return replace(state, version=version, interview_at=at, phase=phase)
+        case InterviewHeld(held_at, summary, follow_up_at):
+            return replace(
+                state,
+                version=version,
                 interviews_held=state.interviews_held + 1,
                 interview_held_at=held_at,
                 interview_summary=summary,
+                interview_at=state.interview_at if follow_up_at is None else follow_up_at,
+                phase=Phase.AGREEMENT if follow_up_at is None else Phase.INTERVIEW,
             )
-            if follow_up_at is not None:
-                return replace(state, interview_at=follow_up_at, phase=Phase.INTERVIEW)
-            return replace(state, phase=Phase.AGREEMENT)
         case PlanDrafted(plan_version, goals, at):
             known = {goal.goal_id for goal in goals}
             progress = {k: v for k, v in state.progress.items() if k in known}
             used = (*state.used_goal_ids, *(goal.goal_id for goal in goals))
             return replace(
                 state,
+                version=version,
                 plan_version=plan_version,
                 goals=goals,
                 used_goal_ids=tuple(dict.fromkeys(used)),
@@ -168,40 +177,57 @@ def evolve(state: CycleState | None, event: CycleEvent) -> CycleState:
                 phase=Phase.AGREEMENT,
             )
         case PlanSigned(signer, plan_version, at):
-            state = replace(state, signatures=state.signatures | {signer})
-            if state.in_force:
-                signed = SignedPlan(plan_version, state.goals, at)
+            signatures = state.signatures | {signer}
+            if state.plan_version > 0 and signatures == {Side.EMPLOYEE, Side.MANAGER}:
                 return replace(
                     state,
-                    signed_plans=(*state.signed_plans, signed),
+                    version=version,
+                    signatures=signatures,
+                    signed_plans=(*state.signed_plans, SignedPlan(plan_version, state.goals, at)),
                     phase=Phase.PROGRESS_REVIEW,
                 )
-            return state
+            return replace(state, version=version, signatures=signatures)
         case ProgressReviewed(goal_id, progress, _note, _at):
             targets = [goal.goal_id for goal in state.goals] if goal_id is None else [goal_id]
             if goal_id is None and progress is not Progress.DONE:
                 targets = []  # a plan-wide "on track"/"stalled" does not overrule goal reviews
             updated = {**state.progress, **dict.fromkeys(targets, progress)}
-            return replace(state, progress=MappingProxyType(updated), reviews=state.reviews + 1)
+            return replace(
+                state,
+                version=version,
+                progress=MappingProxyType(updated),
+                reviews=state.reviews + 1,
+            )
         case EvaluationDue(_reason, at):
-            return replace(state, phase=Phase.EVALUATION, evaluation_due_at=at)
+            return replace(state, version=version, phase=Phase.EVALUATION, evaluation_due_at=at)
         case EvaluationRecorded(results, at, _summary):
             return replace(
-                state, results=results, evaluated_at=at, phase=Phase.COMPLETED, closed_at=at
+                state,
+                version=version,
+                results=results,
+                evaluated_at=at,
+                phase=Phase.COMPLETED,
+                closed_at=at,
             )
         case CycleRestarted(new_cycle_id, _at):
-            return replace(state, next_cycle_id=new_cycle_id)
+            return replace(state, version=version, next_cycle_id=new_cycle_id)
         case CycleCancelled(reason, at):
-            return replace(state, phase=Phase.CANCELLED, cancelled_reason=reason, closed_at=at)
+            return replace(
+                state,
+                version=version,
+                phase=Phase.CANCELLED,
+                cancelled_reason=reason,
+                closed_at=at,
+            )
         case CycleManagerChanged(manager_id, _previous, _at):
             # The new manager's signature is the one that counts: an unsigned-by-both plan
             # loses the old manager's signature; a plan in force stays in force.
             signatures = state.signatures
             if not state.in_force:
                 signatures = signatures - {Side.MANAGER}
-            return replace(state, manager_id=manager_id, signatures=signatures)
+            return replace(state, version=version, manager_id=manager_id, signatures=signatures)
         case FollowUpFired(key, _kind, _due, _fired, _late, _recipients):
-            return replace(state, fired_followups=state.fired_followups | {key})
+            return replace(state, version=version, fired_followups=state.fired_followups | {key})
     raise TypeError(f"not a cycle event: {type(event).__name__}")
 
 
