@@ -11,6 +11,10 @@ Per repeat, each case on its own fresh database, in a rotating order:
   transaction, positions handed out beforehand: what the database does with N concurrent
   commits when nothing orders them (PostgreSQL shares WAL flushes between concurrent commits).
   No gapless order, no hash chain: for orientation only.
+- `store appends, N clients, 1 txn/append` and `…, group commit`: the store alone, without the
+  command path: the same events appended one per call by N threads (streams dealt out to the
+  threads, each event at its expected version), on a plain `SqlEventStore` and wrapped in
+  `GroupCommitStore`. What grouping does for the store itself.
 - `command path, N clients`: N client threads send the workload's commands (load, decide,
   append) through one `CommandHandler` on a plain `SqlEventStore`: one transaction per command,
   serialised on the chain head.
@@ -55,6 +59,7 @@ from events.database import make_engine, writer
 from events.domain import Reason
 from events.group_commit import GroupCommitStore
 from events.migrate import upgrade
+from events.records import Metadata, NewEvent, StreamAppend
 from events.sqlkeyring import SqlKeyRing
 from events.sqlstore import SqlEventStore
 from events.store import EventStore
@@ -220,6 +225,55 @@ def command_clients(
     return Measurement(seconds, written, commands, group_size)
 
 
+def store_clients(url: str, rows: list[Row], clients: int, *, grouped: bool) -> Measurement:
+    """The store alone: the workload's events appended one per call by `clients` threads.
+
+    Streams are dealt out to the clients; each appends its streams' events in order, each at
+    its expected version. No decide, no sealing: what the store itself can take.
+    """
+    upgrade(url)
+    engine = make_engine(url, pool_size=clients + 2, max_overflow=4)
+    plain = SqlEventStore(engine, system_clock)
+    store: SqlEventStore | GroupCommitStore = GroupCommitStore(plain) if grouped else plain
+    # The rows' employee streams started with a registration (setup, not in `rows`): count
+    # each stream's versions from its first row here.
+    base: dict[str, int] = {}
+    for row in rows:
+        base.setdefault(row["stream_id"], row["version"] - 1)
+    owner = {stream: index % clients for index, stream in enumerate(sorted(base))}
+    try:
+        check_durability(engine, durable=True)
+        start = threading.Barrier(clients + 1)
+
+        def client(number: int) -> int:
+            mine = [row for row in rows if owner[row["stream_id"]] == number]
+            start.wait()
+            for row in mine:
+                stream = row["stream_id"]
+                new = NewEvent(row["type"], row["data"], row["schema_version"])
+                store.append(
+                    [StreamAppend(stream, (new,), row["version"] - 1 - base[stream])],
+                    Metadata.from_json(row["metadata"]),
+                )
+            return len(mine)
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            futures = [pool.submit(client, number) for number in range(clients)]
+            start.wait()
+            started = time.perf_counter()
+            appended = sum(future.result() for future in futures)
+            seconds = time.perf_counter() - started
+        group_size = None
+        if isinstance(store, GroupCommitStore):
+            group_size = store.grouped / max(1, store.groups)
+            store.close()
+        if store.head()[0] != len(rows):
+            raise AssertionError(f"the store holds {store.head()[0]} events, not {len(rows)}")
+        return Measurement(seconds, appended, appended, group_size)
+    finally:
+        engine.dispose()
+
+
 def cases_for(workload: Workload, rows: list[Row], clients: int) -> list[Case]:
     events = len(rows)
     return [
@@ -228,6 +282,16 @@ def cases_for(workload: Workload, rows: list[Row], clients: int) -> list[Case]:
             "raw_many",
             f"raw insert, 1 row/txn, {clients} clients",
             lambda u: raw_concurrent(u, rows, clients),
+        ),
+        Case(
+            "store_plain",
+            f"store appends, {clients} clients, 1 txn/append",
+            lambda u: store_clients(u, rows, clients, grouped=False),
+        ),
+        Case(
+            "store_grouped",
+            f"store appends, {clients} clients, group commit",
+            lambda u: store_clients(u, rows, clients, grouped=True),
         ),
         Case(
             "plain",
@@ -287,11 +351,17 @@ def format_results(
             f"{statistics.median(results.paired(case.key)):>7.2f} "
             f"{(f'{statistics.median(per_txn):.1f}' if per_txn else '1'):>8}"
         )
+    store_ratio = statistics.median(results.paired("store_grouped"))
+    lines += [
+        "",
+        "   store alone, group commit ÷ raw ceiling in each repeat: "
+        + ", ".join(f"{value:.1f}x" for value in results.paired("store_grouped"))
+        + f" (median {store_ratio:.1f}x)",
+    ]
     ratio = statistics.median(results.paired("grouped"))
     per_command = statistics.median(results.paired("grouped", "commands"))
     lines += [
-        "",
-        "   group commit ÷ raw ceiling, events/s, in each repeat: "
+        "   command path, group commit ÷ raw ceiling, events/s, in each repeat: "
         + ", ".join(f"{value:.1f}x" for value in results.paired("grouped")),
         f"   per command: {per_command:.1f}x raw's transactions/s",
         f"{database.name}: group commit with {clients} clients at {ratio:.1f}x the "

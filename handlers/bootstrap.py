@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from events.database import make_engine
+from events.group_commit import GroupCommitStore
 from events.sqlkeyring import SqlKeyRing
 from events.sqlstore import SqlEventStore
 from events.store import EventStore
@@ -30,6 +31,8 @@ class Popcycle:
     commands: CommandHandler
 
     def close(self) -> None:
+        if isinstance(self.store, GroupCommitStore):
+            self.store.close()  # writes what is queued before the engine goes
         self.engine.dispose()
 
 
@@ -38,7 +41,9 @@ def bootstrap(settings: Settings, clock: Clock | None = None) -> Popcycle:
     if clock is None:
         clock = clock_for(settings)
     engine = make_engine(settings.database_url)
-    store = SqlEventStore(engine, clock)
+    sql_store = SqlEventStore(engine, clock)
+    # POP_GROUP_COMMIT: the appends of the process's threads (a web server's) share commits.
+    store: EventStore = GroupCommitStore(sql_store) if settings.group_commit else sql_store
     repository = Repository(store, SqlKeyRing(engine))
     # Read side (issue 3): after each committed append, nudge the projection workers.
     commands = CommandHandler(repository, clock, on_appended=nudger_for(settings))

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from events.group_commit import group_commit_enabled
+
 DEFAULT_DATABASE_FILE = "popcycle.sqlite3"
 
 
@@ -32,6 +34,7 @@ class Settings:
     webhook_url: str | None = None  # POP_WEBHOOK_URL: HR system or chat, JSON posts
     webhook_secret: str | None = None  # POP_WEBHOOK_SECRET: HMAC key for the signature
     clock_file: str | None = None  # POP_CLOCK_FILE: a clock moved by a file (soak tests)
+    group_commit: bool = False  # POP_GROUP_COMMIT: many threads' appends share transactions
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +62,10 @@ class Settings:
         clock_file = env.get("POP_CLOCK_FILE") or None
         if clock_file and frozen_now:
             raise SettingsError("POP_CLOCK_FILE: set either it or POP_NOW, not both")
+        try:
+            group_commit = group_commit_enabled(env)
+        except ValueError as error:
+            raise SettingsError(str(error)) from error
         return cls(
             database_url=database_url,
             broker_url=env.get("POP_BROKER_URL") or None,
@@ -72,4 +79,5 @@ class Settings:
             webhook_url=env.get("POP_WEBHOOK_URL") or None,
             webhook_secret=env.get("POP_WEBHOOK_SECRET") or None,
             clock_file=clock_file,
+            group_commit=group_commit,
         )

@@ -24,13 +24,18 @@ from sqlalchemy import Engine, event, update
 from events.database import make_engine, write_transaction
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
 from events.group_commit import GroupCommitClosed, GroupCommitStore, group_commit_enabled
+from events.migrate import upgrade
 from events.records import AppendRequest, AppendResult, Metadata, NewEvent, StreamAppend
 from events.schema import STREAM_ID_LENGTH, streams_table
 from events.sqlstore import SqlEventStore
 from events.verify import verify_chain
+from handlers.actor import Actor, Role
+from handlers.bootstrap import bootstrap
+from handlers.settings import Settings, SettingsError
 from tests.support.chain import assert_chain, assert_streams_contiguous
 from tests.support.clock import FakeClock
 from tests.support.polling import polling
+from workflow.employee import RegisterEmployee
 
 CLIENTS = 16
 ACTOR = Metadata(actor_id="group-test", actor_role="system")
@@ -261,6 +266,36 @@ def test_every_acknowledged_append_survives_a_kill_9(sql_store: SqlEventStore) -
         assert verify_chain(log, store.head()).ok
     finally:
         engine.dispose()
+
+
+def test_pop_group_commit_wires_the_store_and_close_stops_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'pop.sqlite3'}"
+    upgrade(url)
+    app = bootstrap(Settings.from_env({"POP_DATABASE_URL": url, "POP_GROUP_COMMIT": "1"}))
+    try:
+        assert isinstance(app.store, GroupCommitStore)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(
+                pool.map(
+                    lambda n: app.commands.register_employee(
+                        Actor("hr-1", Role.HR), RegisterEmployee(f"E{n}", f"Name {n}", "e@x.nl")
+                    ),
+                    range(8),
+                )
+            )
+        assert [e.stream_id for e in app.store.read_all()].count("employee-E3") == 1
+    finally:
+        app.close()
+    with pytest.raises(GroupCommitClosed):
+        app.store.append(one("late", 0), ACTOR)
+    plain = bootstrap(Settings.from_env({"POP_DATABASE_URL": url}))
+    assert isinstance(plain.store, SqlEventStore)
+    plain.close()
+
+
+def test_a_wrong_pop_group_commit_is_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="POP_GROUP_COMMIT"):
+        Settings.from_env({"POP_GROUP_COMMIT": "sometimes"})
 
 
 @pytest.mark.parametrize(
