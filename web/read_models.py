@@ -119,6 +119,9 @@ class ReadModelQueries:
             .distinct()
             .order_by(n.department)
         )
+        self._next_followup = select(c.next_followup_kind, c.next_followup_at).where(
+            c.cycle_id == bindparam("cycle_id")
+        )
         over = m.workload_hours > bindparam("capacity")
         counted = select(literal(1)).where(over).limit(bindparam("ahead")).subquery()
         self._over = (
@@ -411,10 +414,8 @@ class ReadModelQueries:
         return items
 
     def next_followup(self, cycle_id: str) -> FollowUpRow | None:
-        c = self._cycles.c
-        query = select(c.next_followup_kind, c.next_followup_at).where(c.cycle_id == cycle_id)
         with read_transaction(self._engine) as connection:
-            row = connection.execute(query).first()
+            row = connection.execute(self._next_followup, {"cycle_id": cycle_id}).first()
         if row is None or row[0] is None or row[1] is None:
             return None
         return FollowUpRow(str(row[0]), cycle_id, row[1], "pending")
