@@ -100,15 +100,19 @@ class Options:
 class Process:
     """One `pop …` process of the cluster, with its log file; killed and started by name."""
 
-    def __init__(self, name: str, args: Sequence[str], env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self, name: str, args: Sequence[str], ready: str, env: dict[str, str], logs: Path
+    ) -> None:
         self.name = name
         self._argv = [*POP, *args]
+        self._ready = ready.encode()  # the line it prints once it runs
         self._env = env
         self.log = logs / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self.exit_codes: list[int] = []
+        self._starts = 0
 
     def start(self) -> None:
+        self._starts += 1
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
                 self._argv, env=self._env, stdout=sink, stderr=subprocess.STDOUT
@@ -132,8 +136,17 @@ class Process:
             self.kill()
             return None
         self.process = None
-        self.exit_codes.append(code)
         return code
+
+    def wait_ready(self, timeout: float = 90) -> bool:
+        """Wait until the latest start printed its ready line (a SIGTERM before the process
+        has set up its handler would end it by the signal, not by a clean stop)."""
+        deadline = time.monotonic() + timeout
+        while self.log.read_bytes().count(self._ready) < self._starts:
+            if not self.alive() or time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -205,13 +218,14 @@ def cluster(options: Options, folder: Path, smtp_url: str) -> Iterator[Cluster]:
         token = pop(env, "token", "create", "--role", "hr").stdout.strip().splitlines()[-1]
         port = free_port()
         serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "16"]
-        web = Process("web", serve, env, folder)
+        web = Process("web", serve, "serving on http", env, folder)
         workers = [
-            Process(f"worker-{n}", ["worker", "--threads", "2"], env, folder)
+            Process(f"worker-{n}", ["worker", "--threads", "2"], "worker running", env, folder)
             for n in range(1, options.workers + 1)
         ]
+        scheduler = ["scheduler", "--interval", "0.5"]
         schedulers = [
-            Process(f"scheduler-{n}", ["scheduler", "--interval", "0.5"], env, folder)
+            Process(f"scheduler-{n}", scheduler, "scheduler running", env, folder)
             for n in range(1, options.schedulers + 1)
         ]
         running = Cluster(
@@ -238,13 +252,15 @@ def _wait_for_health(running: Cluster, timeout: float = 60) -> None:
     while True:
         if not running.web.alive():
             raise RuntimeError(f"pop serve died at start:\n{running.web.tail()}")
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
         try:
-            connection = http.client.HTTPConnection(host, int(port), timeout=5)
             connection.request("GET", "/healthz")
             if connection.getresponse().status == 200:
                 return
         except OSError:
             pass
+        finally:
+            connection.close()
         if time.monotonic() > deadline:
             raise RuntimeError(f"pop serve did not answer /healthz:\n{running.web.tail()}")
         time.sleep(0.2)
@@ -261,6 +277,7 @@ class Ack:
     step: str
     stream_id: str
     version: int | None  # the version the reply named (None: the reply names none)
+    replayed: bool = False  # the first reply again: retried after a lost reply
 
 
 @dataclass
@@ -348,9 +365,10 @@ class Api:
 
 
 def _ack(step: str, key: str, reply: dict[str, Any]) -> Ack:
+    replayed = bool(reply.get("replayed"))
     if reply.get("cycle_id"):
-        return Ack(key, step, f"cycle-{reply['cycle_id']}", int(reply["version"]))
-    return Ack(key, step, f"employee-{reply['employee_id']}", None)
+        return Ack(key, step, f"cycle-{reply['cycle_id']}", int(reply["version"]), replayed)
+    return Ack(key, step, f"employee-{reply['employee_id']}", None, replayed)
 
 
 # --- the cycles' timetables ------------------------------------------------------------------
@@ -576,7 +594,8 @@ class Driver:
 
 @dataclass
 class Chaos:
-    """Kills a worker, a scheduler and Redis in turn (SIGKILL) and starts them again."""
+    """Kills a worker, a scheduler, Redis and the web server in turn (SIGKILL) and starts
+    them again."""
 
     running: Cluster
     rng: random.Random
@@ -584,15 +603,16 @@ class Chaos:
     failures: list[str] = field(default_factory=list)
 
     def targets(self) -> list[tuple[str, Callable[[], None], Callable[[], object]]]:
+        """One round: a worker, a scheduler, Redis, the web server (clients then retry)."""
+        running = self.running
         found: list[tuple[str, Callable[[], None], Callable[[], object]]] = []
-        for worker, scheduler in itertools.zip_longest(
-            self.running.workers, self.running.schedulers
-        ):
+        for worker, scheduler in itertools.zip_longest(running.workers, running.schedulers):
             if worker is not None:
                 found.append((worker.name, worker.kill, worker.start))
             if scheduler is not None:
                 found.append((scheduler.name, scheduler.kill, scheduler.start))
-            found.append(("redis", self.running.redis.kill, self.running.redis.start))
+            found.append(("redis", running.redis.kill, running.redis.start))
+            found.append((running.web.name, running.web.kill, running.web.start))
         return found
 
     def run(self, stop: threading.Event, every: float) -> None:
@@ -601,7 +621,7 @@ class Chaos:
                 return
             kill()
             self.kills[name] += 1
-            stop.wait(self.rng.uniform(0.5, 3.0))  # down for a while, even when stopping
+            stop.wait(self.rng.uniform(0.5, min(3.0, every)))  # down a while, even when stopping
             try:
                 start()
             except RuntimeError as error:
@@ -769,7 +789,7 @@ def _drive(options: Options, running: Cluster, engine: Engine, result: Result) -
     for helper in helpers:
         helper.join(timeout=30)
     for process in running.processes:
-        if not process.alive():
+        if not process.wait_ready():
             result.failures.append(f"{process.name} is not running:\n{process.tail()}")
     redis = running.redis.process
     result.check(redis is not None and redis.poll() is None, "redis is not running")
@@ -792,6 +812,8 @@ def _ledger_figures(ledger: Ledger, seconds: float, driver: Driver, result: Resu
     figures = result.figures
     figures["drive"] = f"{seconds:.1f} s, {driver.finished} cycles walked"
     figures["commands acknowledged"] = f"{acks} ({acks / seconds:.1f} commands/s)"
+    replayed = sum(ack.replayed for ack in ledger.acks)
+    figures["replayed (retried after a lost reply, first result returned)"] = str(replayed)
     figures["refused by the phase (409)"] = (
         ", ".join(f"{step} {n}" for step, n in sorted(ledger.refused.items())) or "0"
     )
