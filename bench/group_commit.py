@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import statistics
 import sys
 import threading
@@ -39,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import insert
@@ -198,31 +200,116 @@ def drive_client(handler: CommandHandler, workload: Workload, number: int, clien
     return len(cycle_ids) * (1 + len(cycle_commands(now.date())))
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """What one process of the command clients did: when, how much, in how many groups."""
+
+    started: float  # time.monotonic(): one clock for every process on the machine
+    finished: float
+    commands: int
+    grouped: int
+    groups: int
+
+
+def run_share(
+    url: str,
+    workload: Workload,
+    clients: int,
+    mine: range,
+    *,
+    grouped: bool,
+    start: Callable[[], object],
+) -> Share:
+    """Clients `mine` (of `clients`) as threads of this process, released by `start()`."""
+    with command_side(url, len(mine), grouped=grouped) as (handler, store):
+        with ThreadPoolExecutor(max_workers=len(mine)) as pool:
+            ready = threading.Barrier(len(mine) + 1)
+
+            def client(number: int) -> int:
+                ready.wait()
+                return drive_client(handler, workload, number, clients)
+
+            futures = [pool.submit(client, number) for number in mine]
+            start()
+            ready.wait()
+            started = time.monotonic()
+            commands = sum(future.result() for future in futures)
+            finished = time.monotonic()
+        if isinstance(store, GroupCommitStore):
+            return Share(started, finished, commands, store.grouped, store.groups)
+        return Share(started, finished, commands, commands, commands)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareJob:
+    """One client process's part of the workload (`--processes` > 1)."""
+
+    url: str
+    workload: Workload
+    clients: int
+    mine: range
+    grouped: bool
+
+
+def _share_in_process(job: ShareJob, go: Any, ready: Any, results: Any) -> None:
+    """A client process: set up, say ready, wait for `go`, report its `Share`."""
+    quiet()
+
+    def start() -> None:
+        ready.put(job.mine.start)
+        go.wait()
+
+    share = run_share(
+        job.url, job.workload, job.clients, job.mine, grouped=job.grouped, start=start
+    )
+    results.put(share)
+
+
 def command_clients(
-    url: str, workload: Workload, events: int, clients: int, *, grouped: bool
+    url: str, workload: Workload, events: int, clients: int, processes: int, *, grouped: bool
 ) -> Measurement:
-    with command_side(url, clients, grouped=grouped) as (handler, store):
+    """The clients as threads of `processes` processes (each with its own store and writer)."""
+    upgrade(url)
+    with command_side(url, 1, grouped=False) as (handler, store):
         register_people(handler, workload)
         before, _ = store.head()
-        start = threading.Barrier(clients + 1)
-
-        def client(number: int) -> int:
-            start.wait()
-            return drive_client(handler, workload, number, clients)
-
-        with ThreadPoolExecutor(max_workers=clients) as pool:
-            futures = [pool.submit(client, number) for number in range(clients)]
-            start.wait()
-            started = time.perf_counter()
-            commands = sum(future.result() for future in futures)
-            seconds = time.perf_counter() - started
+    shares = [range(p, clients, processes) for p in range(processes)]
+    if processes == 1:
+        done = [run_share(url, workload, clients, shares[0], grouped=grouped, start=lambda: None)]
+    else:
+        context = multiprocessing.get_context("spawn")
+        go, ready, results = context.Event(), context.Queue(), context.Queue()
+        children = [
+            context.Process(
+                target=_share_in_process,
+                args=(ShareJob(url, workload, clients, mine, grouped), go, ready, results),
+            )
+            for mine in shares
+        ]
+        for child in children:
+            child.start()
+        for _ in children:
+            ready.get(timeout=120)
+        go.set()
+        done = [results.get(timeout=600) for _ in children]
+        for child in children:
+            child.join(30)
+    with command_side(url, 1, grouped=False) as (_, store):
         written = store.head()[0] - before
-        group_size = None
-        if isinstance(store, GroupCommitStore):
-            group_size = store.grouped / max(1, store.groups)
+    commands = sum(share.commands for share in done)
+    seconds = max(share.finished for share in done) - min(share.started for share in done)
+    group_size = None
+    if grouped:
+        group_size = sum(share.grouped for share in done) / sum(share.groups for share in done)
     if written != events or commands != workload.commands:
         raise AssertionError(f"wrote {written} events in {commands} commands, expected {events}")
     return Measurement(seconds, written, commands, group_size)
+
+
+def quiet() -> None:
+    """As in bench.append: the INFO line per command is filtered, the work is what is measured."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def store_clients(url: str, rows: list[Row], clients: int, *, grouped: bool) -> Measurement:
@@ -274,7 +361,7 @@ def store_clients(url: str, rows: list[Row], clients: int, *, grouped: bool) -> 
         engine.dispose()
 
 
-def cases_for(workload: Workload, rows: list[Row], clients: int) -> list[Case]:
+def cases_for(workload: Workload, rows: list[Row], clients: int, processes: int) -> list[Case]:
     events = len(rows)
     return [
         Case("raw", "raw insert, 1 row/txn, 1 client (ceiling)", lambda u: raw_single(u, rows)),
@@ -296,12 +383,12 @@ def cases_for(workload: Workload, rows: list[Row], clients: int) -> list[Case]:
         Case(
             "plain",
             f"command path, {clients} clients, 1 txn/command",
-            lambda u: command_clients(u, workload, events, clients, grouped=False),
+            lambda u: command_clients(u, workload, events, clients, processes, grouped=False),
         ),
         Case(
             "grouped",
             f"group commit, {clients} clients",
-            lambda u: command_clients(u, workload, events, clients, grouped=True),
+            lambda u: command_clients(u, workload, events, clients, processes, grouped=True),
         ),
     ]
 
@@ -377,19 +464,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="postgres")
     parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="command clients spread over this many processes (each its own group writer)",
+    )
     parser.add_argument("--commands", type=int, default=DEFAULT_COMMANDS)
     parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
     args = parser.parse_args(argv)
     if args.clients < 1 or args.commands < 10 or args.repeats < 1:
         parser.error("--clients ≥ 1, --commands ≥ 10 and --repeats ≥ 1, please")
+    if not 1 <= args.processes <= args.clients:
+        parser.error("--processes must be between 1 and --clients")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # As in bench.append: the INFO line per command is filtered, the work is what is measured.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet()
     workload = Workload.for_commands(args.commands)
     rows = capture_rows(workload)
     started = time.perf_counter()
@@ -398,7 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.clients} clients, {args.repeats} repeats on {args.db}"
     )
     with open_database(args.db) as database:
-        results = run(database, cases_for(workload, rows, args.clients), args.repeats)
+        results = run(
+            database, cases_for(workload, rows, args.clients, args.processes), args.repeats
+        )
         print(format_results(database, results, workload, len(rows), args.clients), flush=True)
     progress(f"bench.group_commit: done in {time.perf_counter() - started:.0f} s")
     return 0
