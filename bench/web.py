@@ -107,7 +107,7 @@ def seed(app: Popcycle, employees: int, now: datetime) -> None:
         appends = []
         for n in range(start, min(start + SEED_BATCH, employees)):
             # reports spread over managers (and so departments) in no particular order
-            manager = n % 10 if n % EXTRA == 0 else (n * 7919) % managers
+            manager = (n // EXTRA) % 10 if n % EXTRA == 0 else (n * 7919) % managers
             person, cycle = f"E{n}", f"c{n}"
             invited = now - timedelta(days=60 + n % 200)
             registered = EmployeeRegistered(
