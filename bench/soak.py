@@ -77,6 +77,8 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
 #: A command still unanswered after this many seconds of retries counts as unanswered.
 RETRY_SECONDS = 60.0
+#: Request fields naming a future moment, which a long retry may see pass (a 422 then).
+TIMED_FIELDS = frozenset({"interview_at", "scheduled_at"})
 #: How long the read models and the scheduler may take to catch up once the clock stops.
 DRAIN_SECONDS = 120.0
 
@@ -358,6 +360,11 @@ class Api:
             return dict(reply)
         if status == 409:
             self._ledger.record(lambda led: led.refused.update([step]))
+        elif status == 422 and attempt > 0 and reply.get("field") in TIMED_FIELDS:
+            # The organisation's clock moved on while the server was down: the time this
+            # request names has passed. The server is right to refuse it; nothing was written.
+            late = f"{step} ({reply['field']} passed while retrying)"
+            self._ledger.record(lambda led: led.refused.update([late]))
         else:
             detail = f"{step} {path}: {status} {json.dumps(reply)[:300]}"
             self._ledger.record(lambda led: led.rejected.append(detail))
@@ -814,7 +821,7 @@ def _ledger_figures(ledger: Ledger, seconds: float, driver: Driver, result: Resu
     figures["commands acknowledged"] = f"{acks} ({acks / seconds:.1f} commands/s)"
     replayed = sum(ack.replayed for ack in ledger.acks)
     figures["replayed (retried after a lost reply, first result returned)"] = str(replayed)
-    figures["refused by the phase (409)"] = (
+    figures["refused (409: the phase moved on; 422: a time passed)"] = (
         ", ".join(f"{step} {n}" for step, n in sorted(ledger.refused.items())) or "0"
     )
     figures["retried (same Idempotency-Key)"] = (
