@@ -38,6 +38,15 @@ from tests.support.polling import polling
 from workflow.employee import RegisterEmployee
 
 CLIENTS = 16
+# What trips up JSON round trips: non-ASCII and control characters, quotes, a float, an
+# integer beyond 2**53, null, nesting.
+RICH: dict[str, Any] = {
+    "title": 'Leren "presenteren" — één keer\tper maand',
+    "budget_eur": 1250.75,
+    "big": 2**53 + 1,
+    "coach": None,
+    "goals": [{"term": "short", "hours": [1, 2, 3]}, {}],
+}
 ACTOR = Metadata(actor_id="group-test", actor_role="system")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,7 +151,12 @@ def test_a_postgres_group_is_one_autocommit_statement(
     event.listen(empty_postgres_engine, "before_cursor_execute", record)
     try:
         outcomes = store.append_group(
-            [request("a", 1, key="k1"), request("b", 0), request("a", 2), request("c", 0, "k1")]
+            [
+                request("a", 1, key="k1"),
+                request("b", 0, **RICH),
+                request("a", 2),
+                request("c", 0, "k1"),
+            ]
         )
     finally:
         event.remove(empty_postgres_engine, "before_cursor_execute", record)
@@ -155,6 +169,7 @@ def test_a_postgres_group_is_one_autocommit_statement(
         AppendResult({"a": 2}, 2, 2, True, {"s": "a"}),
     ]
     assert store.lookup("k1", "print") == AppendResult({"a": 2}, 2, 2, True, {"s": "a"})
+    assert store.read_stream("b")[0].data == RICH
     assert_chain(list(store.read_all()), store)
 
 
