@@ -94,6 +94,7 @@ class Options:
     span_days: int
     sweep_seconds: float
     keep: bool
+    group_commit: bool = False
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -216,6 +217,8 @@ def cluster(options: Options, folder: Path, smtp_url: str) -> Iterator[Cluster]:
         write_clock_file(clock_file, START)
         env = environment(database_url, broker_url, clock_file, options.sweep_seconds)
         env.update(POP_SMTP_URL=smtp_url, POP_HR_EMAIL="hr@example.nl")
+        if options.group_commit:
+            env["POP_GROUP_COMMIT"] = "1"
         pop(env, "init")
         token = pop(env, "token", "create", "--role", "hr").stdout.strip().splitlines()[-1]
         port = free_port()
@@ -1009,6 +1012,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--span-days", type=int, default=540, help="organisation time passing")
     parser.add_argument("--sweep-seconds", type=float, default=2.0, help="POP_SWEEP_SECONDS")
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs")
+    parser.add_argument(
+        "--group-commit", action="store_true", help="POP_GROUP_COMMIT=1: appends share commits"
+    )
     args = parser.parse_args(argv)
     if args.cycles < 1 or args.minutes <= 0 or args.clients < 1 or args.workers < 1:
         parser.error("--cycles, --minutes, --clients and --workers must be positive")
@@ -1024,11 +1030,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.span_days,
         args.sweep_seconds,
         args.keep,
+        args.group_commit,
     )
     print(
         f"soak: {options.cycles} cycles, {options.clients} clients, {options.workers} workers, "
         f"{options.schedulers} schedulers, {options.span_days} days in {options.minutes:g} min, "
-        f"seed {options.seed}",
+        f"seed {options.seed}{', group commit' if options.group_commit else ''}",
         flush=True,
     )
     result = soak(options)
