@@ -21,6 +21,11 @@ in it where many threads send commands at once (the web server: `POP_GROUP_COMMI
 is what queued up while the previous one committed, plus, under concurrency, what keeps
 arriving within a fraction of a millisecond (`_linger`); a lone caller pays only a thread
 hand-off.
+
+**What it cannot do.** Grouping removes the commit as the bottleneck, not the command path's own
+CPU: a process's threads still share one interpreter lock, so the commands one process can
+decide, seal and encode bound its throughput (`bench.group_commit` measures the store alone and
+the whole command path, in one or several processes).
 """
 
 from __future__ import annotations
