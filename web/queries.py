@@ -133,10 +133,18 @@ class Overview:
     cycles: Page[CycleRow]
     capacity: Page[ManagerLoad] | None  # HR only
     departments: list[str]
+    #: When time alone changes it: the next due date to pass (a cycle falls overdue) or to come
+    #: within `DUE_SOON` (it joins "due soon"); None if none will.
+    valid_until: datetime | None = None
 
 
 class StatusQueries(Protocol):
     """Everything the web reads besides single cycles (which it replays for `as_of`)."""
+
+    def version(self) -> tuple[tuple[str, int], ...]:
+        """The read models' checkpoints: while they stay, so do the tables (and so an overview
+        until its `valid_until`)."""
+        ...
 
     def overview(
         self, where: Filter, now: datetime, numbers: PageNumbers, per_page: int, *, capacity: bool

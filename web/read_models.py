@@ -30,6 +30,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import FromClause
 
 from events.database import read_transaction
 from handlers.actor import Role
@@ -37,6 +38,7 @@ from handlers.bootstrap import Popcycle
 from handlers.projections.cycle_projection import CycleTables
 from handlers.projections.managers import capacity_from_env
 from handlers.projections.people_projection import PeopleTables
+from handlers.projections.schema import checkpoints_table
 from handlers.projections.service import ProjectionService
 from handlers.projections.summary import ALL, SummaryTables, count_key
 from scheduler.tables import CLAIMED, PENDING, followups_table
@@ -119,6 +121,9 @@ class ReadModelQueries:
             .distinct()
             .order_by(n.department)
         )
+        self._version = select(checkpoints_table.c.name, checkpoints_table.c.position).order_by(
+            checkpoints_table.c.name
+        )
         self._next_followup = select(c.next_followup_kind, c.next_followup_at).where(
             c.cycle_id == bindparam("cycle_id")
         )
@@ -170,7 +175,41 @@ class ReadModelQueries:
                 ),
                 capacity=self._over_capacity(connection, per_page) if capacity else None,
                 departments=self._department_names(connection),
+                valid_until=self._valid_until(connection, where, now),
             )
+
+    def version(self) -> tuple[tuple[str, int], ...]:
+        with read_transaction(self._engine) as connection:
+            return tuple((str(name), int(at)) for name, at in connection.execute(self._version))
+
+    def _valid_until(self, connection: Connection, where: Filter, now: datetime) -> datetime | None:
+        """The first moment the overdue and due-soon lists change by time alone: when the
+        earliest follow-up not yet due passes, or the earliest beyond the window enters it."""
+        shape = _shape(where)
+
+        def build() -> Select[Any]:
+            c, e = self._cycles.c, self._employee.c
+            source: FromClause = self._cycles
+            if shape.by_department:
+                source = source.join(self._employee, e.employee_id == c.employee_id)
+
+            def first_from(name: str) -> Any:
+                key = c.next_followup_at
+                return (
+                    select(func.min(key))
+                    .select_from(source)
+                    .where(self._seen(shape), key >= bindparam(name))
+                    .scalar_subquery()
+                )
+
+            return select(first_from("now"), first_from("until"))
+
+        params = _params(where) | {"now": now, "until": now + DUE_SOON}
+        falls_due, comes_near = connection.execute(
+            self._statement(("boundaries", shape), build), params
+        ).one()
+        moments = [falls_due, None if comes_near is None else comes_near - DUE_SOON]
+        return min((moment for moment in moments if moment is not None), default=None)
 
     def phase_counts(self, where: Filter) -> dict[str, int]:
         with read_transaction(self._engine) as connection:

@@ -7,15 +7,26 @@ Dutch or English by `?lang=`, then the browser's Accept-Language, then POP_LANGU
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from handlers.actor import Role
 from handlers.history import HistoryEntry, cycle_history
 from web.access import may_see, viewer_side, visibility
 from web.i18n import LANGUAGES, pick_language, text
+from web.page.cache import OverviewCache
 from web.page.format import Labels, register_filters, support_text
 from web.page.login import CSRF_FIELD, csrf_ok, csrf_token, log_in, log_out, logged_in
 from web.queries import PageNumbers
@@ -28,6 +39,7 @@ register_filters(page)
 #: Rows per list: a glance (and a phone's screen); the pagers lead on. Each row costs the page
 #: about as much as its queries together (bench/web.py).
 PER_PAGE = 10
+_CACHE = "popcycle.overviews"
 
 
 def _lang() -> str:
@@ -88,20 +100,34 @@ def status() -> BaseResponse | str:
     web = services()
     queries = web.queries
     now = web.popcycle.clock()
-    where = visibility(
-        principal,
-        manager_id=request.args.get("manager") or None,
-        department=request.args.get("department") or None,
-    )
-    numbers = PageNumbers(_number("overdue_page"), _number("due_page"), _number("page"))
-    overview = queries.overview(where, now, numbers, PER_PAGE, capacity=principal.role is Role.HR)
-    return render_template(
-        "status.html",
-        principal=principal,
-        where=where,
-        overview=overview,
-        args=request.args.to_dict(),
-    )
+    args = request.args.to_dict()
+    key = (principal.role, principal.subject_id, _lang(), tuple(sorted(args.items())))
+    version = queries.version()  # before the tables: a later move can only make it miss
+    cache = _overview_cache()
+    html = cache.get(key, version, now)
+    if html is None:
+        where = visibility(
+            principal,
+            manager_id=args.get("manager") or None,
+            department=args.get("department") or None,
+        )
+        numbers = PageNumbers(_number("overdue_page"), _number("due_page"), _number("page"))
+        hr = principal.role is Role.HR
+        overview = queries.overview(where, now, numbers, PER_PAGE, capacity=hr)
+        html = render_template(
+            "_overview.html", principal=principal, where=where, overview=overview, args=args
+        )
+        cache.put(key, version, overview.valid_until, html)
+    content = Markup(html)  # noqa: S704 - our own template's output, escaped as it was rendered
+    return render_template("status.html", principal=principal, overview_html=content)
+
+
+def _overview_cache() -> OverviewCache:
+    """This app's cache of rendered overviews (one per app: tests run several)."""
+    cache = current_app.extensions.get(_CACHE)
+    if cache is None:
+        cache = current_app.extensions.setdefault(_CACHE, OverviewCache())
+    return cast(OverviewCache, cache)
 
 
 @page.get("/cycles/<cycle_id>")
