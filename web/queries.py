@@ -136,6 +136,8 @@ class Overview:
     #: When time alone changes it: the next due date to pass (a cycle falls overdue) or to come
     #: within `DUE_SOON` (it joins "due soon"); None if none will.
     valid_until: datetime | None = None
+    #: The read models' checkpoints it was read at (`StatusQueries.version`).
+    version: tuple[tuple[str, int], ...] = ()
 
 
 class StatusQueries(Protocol):

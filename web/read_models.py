@@ -148,8 +148,11 @@ class ReadModelQueries:
     def overview(
         self, where: Filter, now: datetime, numbers: PageNumbers, per_page: int, *, capacity: bool
     ) -> Overview:
-        """Everything the status page shows, read in one transaction: one consistent moment."""
+        """Everything the status page shows, read in one transaction: one consistent moment
+        (the checkpoints first: should a projection commit in between, the tables are newer
+        than the version the overview carries, never older)."""
         with read_transaction(self._engine) as connection:
+            version = self._checkpoints(connection)
             counts = self._phase_counts(connection, where)
             return Overview(
                 counts=counts,
@@ -176,11 +179,15 @@ class ReadModelQueries:
                 capacity=self._over_capacity(connection, per_page) if capacity else None,
                 departments=self._department_names(connection),
                 valid_until=self._valid_until(connection, where, now),
+                version=version,
             )
 
     def version(self) -> tuple[tuple[str, int], ...]:
         with read_transaction(self._engine) as connection:
-            return tuple((str(name), int(at)) for name, at in connection.execute(self._version))
+            return self._checkpoints(connection)
+
+    def _checkpoints(self, connection: Connection) -> tuple[tuple[str, int], ...]:
+        return tuple((str(name), int(at)) for name, at in connection.execute(self._version))
 
     def _valid_until(self, connection: Connection, where: Filter, now: datetime) -> datetime | None:
         """The first moment the overdue and due-soon lists change by time alone: when the

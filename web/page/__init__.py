@@ -102,9 +102,8 @@ def status() -> BaseResponse | str:
     now = web.popcycle.clock()
     args = request.args.to_dict()
     key = (principal.role, principal.subject_id, _lang(), tuple(sorted(args.items())))
-    version = queries.version()  # before the tables: a later move can only make it miss
     cache = _overview_cache()
-    html = cache.get(key, version, now)
+    html = cache.get(key, queries.version(), now) if key in cache else None
     if html is None:
         where = visibility(
             principal,
@@ -117,7 +116,7 @@ def status() -> BaseResponse | str:
         html = render_template(
             "_overview.html", principal=principal, where=where, overview=overview, args=args
         )
-        cache.put(key, version, overview.valid_until, html)
+        cache.put(key, overview.version, overview.valid_until, html)
     content = Markup(html)  # noqa: S704 - our own template's output, escaped as it was rendered
     return render_template("status.html", principal=principal, overview_html=content)
 

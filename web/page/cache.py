@@ -36,6 +36,10 @@ class OverviewCache:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._entries
+
     def get(self, key: Hashable, version: Hashable, now: datetime) -> str | None:
         """The overview rendered for `key` at `version`, if time has not changed it since."""
         with self._lock:
@@ -53,7 +57,8 @@ class OverviewCache:
     def put(
         self, key: Hashable, version: Hashable, valid_until: datetime | None, html: str
     ) -> None:
-        """Keep `html`, read at `version` (read before the tables themselves were)."""
+        """Keep `html`, read at `version` (read before the tables themselves were, or in the
+        same snapshot)."""
         with self._lock:
             self._entries[key] = _Entry(version, valid_until, html)
             self._entries.move_to_end(key)
