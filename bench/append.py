@@ -48,6 +48,7 @@ from sqlalchemy import Engine, MetaData, insert, make_url
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import URL
 
+from bench.figures import Figure, add_json_option, backend_name, write_figures
 from bench.workload import Workload, command_steps, drive, register_people, wire, wire_in_memory
 from events.database import make_engine, writer
 from events.migrate import upgrade
@@ -537,6 +538,20 @@ def format_results(results: Results, workload: Workload, events: int, repeats: i
     return "\n".join(lines)
 
 
+def figure(kind: str, results: Results) -> Figure:
+    """The headline figure for `python -m bench report`."""
+    paired = ", ".join(f"{value:.0%}" for value in results.paired("ours", "raw"))
+    return Figure(
+        "append: command path (load, decide, append), 1 command/txn",
+        backend_name(kind),
+        "events/s",
+        results.median_rate("ours"),
+        results.median_rate("raw"),
+        results.median_rate("peer"),
+        note=f"command path / raw per repeat (interleaved): {paired}",
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.append", description=__doc__.split("\n")[0]
@@ -544,6 +559,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--commands", type=int, default=DEFAULT_COMMANDS, help="per measurement")
     parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if args.commands < 10 or args.repeats < 1:
         parser.error("--commands must be at least 10 and --repeats at least 1")
@@ -568,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         with open_database(kind) as database:
             results = run_database(database, workload, rows, args.repeats)
         print(format_results(results, workload, len(rows), args.repeats) + "\n", flush=True)
+        write_figures(args.json, [figure(kind, results)])
     progress(f"bench.append: done in {time.perf_counter() - started:.0f} s")
     return 0
 
