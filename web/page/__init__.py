@@ -93,7 +93,12 @@ def logout() -> BaseResponse | tuple[str, int]:
 
 @page.get("/")
 def status() -> BaseResponse | str:
-    """Counts per phase, overdue and due-soon cycles, managers over capacity, all cycles."""
+    """Counts per phase, overdue and due-soon cycles, managers over capacity, all cycles.
+
+    The overview is rendered again only when it may have changed (`web/page/cache.py`): for
+    each viewer, language and query string, while the read models' checkpoints stand still
+    and no due date has passed, the rendered one is served.
+    """
     principal = logged_in()
     if principal is None:
         return redirect(url_for("page.login_form"))
