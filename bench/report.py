@@ -58,7 +58,7 @@ SUITES: tuple[Suite, ...] = (
         "scheduler",
         lambda n, r: ["--employees", str(n), "--due", str(max(1, n // 10)), "--repeats", str(r)],
     ),
-    Suite("web", lambda n, r: ["--employees", str(n), "--requests", "100"]),
+    Suite("web", lambda n, r: ["--employees", str(n), "--requests", "100"], databases=("sqlite",)),
     Suite("group_commit", lambda n, r: ["--repeats", str(r)], databases=("postgres",)),
 )
 
@@ -112,7 +112,7 @@ def markdown(figures: list[Figure], failures: dict[str, str], employees: int) ->
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for each in figures:
-        digits = 1 if each.lower_is_better else 0
+        digits = 2 if each.lower_is_better else 0
         lines.append(
             f"| {each.figure} | {each.backend} | {_number(each.popcycle, digits)} {each.unit} | "
             f"{_number(each.ceiling, digits)} {each.unit} | {_number(each.ratio_to_ceiling, 2)} | "

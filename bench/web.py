@@ -33,6 +33,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from bench.figures import Figure, add_json_option, write_figures
 from bench.scheduler import INVITED, SEED_BATCH
 from events.codec import encode
 from events.domain import (
@@ -168,6 +169,8 @@ def main() -> None:
         type=Path,
         help="a SQLite file to seed, or to reuse if it exists (default: a temporary one)",
     )
+    parser.add_argument("--db", choices=("sqlite",), default="sqlite", help="SQLite only, so far")
+    add_json_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = args.database or Path(folder) / "web.sqlite3"
@@ -228,6 +231,26 @@ def main() -> None:
     page = statistics.median(samples["status page GET /"]) / base_median
     verdict = "met" if page <= GOAL else "NOT MET"
     print(f"status page at {page:.1f}x the trivial endpoint (goal <= {GOAL:g}x): {verdict}")
+    write_figures(args.json, figures(samples, args.employees))
+
+
+def figures(samples: dict[str, list[float]], employees: int) -> list[Figure]:
+    """The headline figures for `python -m bench report`: median latency of each case against
+    the trivial endpoint's (lower is better)."""
+    ceiling = statistics.median(samples["trivial Flask endpoint"]) * 1000
+    return [
+        Figure(
+            f"web, {employees:,} cycles: {name}",
+            "SQLite",
+            "ms",
+            statistics.median(values) * 1000,
+            ceiling,
+            lower_is_better=True,
+            note=f"{name}: p95 {statistics.quantiles(values, n=20)[18] * 1000:.2f} ms",
+        )
+        for name, values in samples.items()
+        if name != "trivial Flask endpoint"
+    ]
 
 
 if __name__ == "__main__":
