@@ -30,7 +30,13 @@ from handlers.actor import Actor, Role
 from handlers.cache import LruCache
 from handlers.clock import Clock
 from handlers.repository import Repository, check_id, cycle_stream, employee_stream
-from workflow.commands import CycleCommand, SignPlan, StartCycle, SubmitPreparation
+from workflow.commands import (
+    CycleCommand,
+    RecordFollowUp,
+    SignPlan,
+    StartCycle,
+    SubmitPreparation,
+)
 from workflow.decide import decide, start_next_cycle
 from workflow.employee import EmployeeState, RegisterEmployee, decide_register
 from workflow.errors import DomainError
@@ -294,8 +300,14 @@ class CommandHandler:
         *,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
+        record: RecordFollowUp | None = None,
     ) -> CommandResult:
-        """Open the next cycle after a completed one, carrying unreached goals as proposals."""
+        """Open the next cycle after a completed one, carrying unreached goals as proposals.
+
+        `record`: the scheduler's follow-up that caused the restart, recorded on the old cycle in
+        the same append, so that the restart and its `FollowUpFired` happen together or not at
+        all (a second scheduler then sees the key fired, never a restart without it).
+        """
         key_print = fingerprint("restart", cycle_id, None)
         if (earlier := self._replay(idempotency_key, key_print)) is not None:
             return earlier
@@ -307,6 +319,8 @@ class CommandHandler:
             new_cycle_id = self._new_id()
             now = self._clock()
             old_events, new_events = start_next_cycle(state, new_cycle_id, now)
+            if record is not None:
+                old_events = [*old_events, *decide(_fold(state, old_events), record, now)]
             result = CommandResult(
                 new_cycle_id, state.employee_id, Phase.INVITATION.value, len(new_events)
             )

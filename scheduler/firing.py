@@ -39,6 +39,8 @@ from workflow.state import CycleState, evolve
 
 log = structlog.get_logger(__name__)
 SYSTEM = Actor("scheduler", Role.SYSTEM)
+#: Judge-and-append rounds for one follow-up before its claim is left to lapse.
+FIRE_ATTEMPTS = 3
 
 
 def new_owner() -> str:
@@ -147,30 +149,70 @@ class FollowUpScheduler:
         return judged
 
     def fire(self, claim: Claim) -> int:
-        """Fire one claimed follow-up unless it became moot; 1 if it fired now."""
+        """Fire one claimed follow-up unless it became moot; 1 if it fired now.
+
+        What the follow-up does (move to evaluation, restart) and its `FollowUpFired` are one
+        append at the version the cycle was judged on: another scheduler (whose lease ran out)
+        sees both or neither, never a moved cycle without its firing, which it would take for
+        moot. A conflict means the cycle moved meanwhile: judge it again on the log.
+        """
         app = self.app
-        state = app.repository.cycle(claim.cycle_id)
-        already = claim.key in state.fired_followups
-        if not already and not self._still_due(state, claim):
-            finish(app.engine, claim, self.owner, MOOT)
-            log.info("followup.moot", key=claim.key, kind=claim.kind)
-            return 0
-        now = app.clock()
-        recipients = _people(state, claim.recipients)
-        if not already:
-            self._act(state, claim)
+        for _attempt in range(FIRE_ATTEMPTS):
+            state = app.repository.cycle(claim.cycle_id)
+            already = claim.key in state.fired_followups
+            if not already and not self._still_due(state, claim):
+                finish(app.engine, claim, self.owner, MOOT)
+                log.info("followup.moot", key=claim.key, kind=claim.kind)
+                return 0
+            now = app.clock()
+            recipients = _people(state, claim.recipients)
+            if not already:
+                record = RecordFollowUp(claim.key, claim.kind, claim.due_at, recipients)
+                try:
+                    self._act_and_record(state, claim, record, now)
+                except ConcurrencyConflict:
+                    continue
+                except DomainError as refused:
+                    log.info("followup.refused", key=claim.key, reason=refused.message)
+            closing = self._fired(claim, recipients, now)
+            closed = finish_all(app.engine, self.owner, [closing])
+            self._queued([closing] if closed else [])
+            return 0 if already else 1
+        log.info("followup.kept_moving", key=claim.key)  # its lease runs out; fired later
+        return 0
+
+    def _act_and_record(
+        self, state: CycleState, claim: Claim, record: RecordFollowUp, now: datetime
+    ) -> None:
+        """Append what the follow-up does together with its firing, at `state.version`."""
+        commands = self.app.commands
+        if claim.action == RESTART:
             try:
-                app.commands.handle(
-                    SYSTEM,
-                    claim.cycle_id,
-                    RecordFollowUp(claim.key, claim.kind, claim.due_at, recipients),
+                commands.restart(
+                    SYSTEM, state.cycle_id, expected_version=state.version, record=record
                 )
-            except DomainError as refused:  # fired by a scheduler whose lease ran out
-                log.info("followup.already_fired", key=claim.key, reason=refused.message)
-        closing = self._fired(claim, recipients, now)
-        closed = finish_all(app.engine, self.owner, [closing])
-        self._queued([closing] if closed else [])
-        return 0 if already else 1
+                return
+            except DomainError as refused:  # e.g. restarted by hand already: only record
+                log.info("followup.action_skipped", key=claim.key, reason=refused.message)
+        events: list[CycleEvent] = []
+        if claim.action == MARK_EVALUATION_DUE:
+            try:
+                events = decide(state, MarkEvaluationDue(), now)
+            except DomainError as refused:  # e.g. moved to evaluation by hand already
+                log.info("followup.action_skipped", key=claim.key, reason=refused.message)
+        kind = claim.action if events else type(record).__name__
+        after = state
+        for event in events:
+            after = evolve(after, event)
+        events += decide(after, record, now)
+        commands.append_writes(
+            [Write(cycle_stream(state.cycle_id), events, state.version, state.employee_id)],
+            SYSTEM,
+            idempotency_key=None,
+            key_print="",
+            result=CommandResult(state.cycle_id, state.employee_id, after.phase.value, 0),
+            kind=kind,
+        )
 
     def _fired(self, claim: Claim, recipients: tuple[str, ...], now: datetime) -> Closing:
         late = max(0, int((now - claim.due_at).total_seconds()))
@@ -203,17 +245,6 @@ class FollowUpScheduler:
             quadrant = person.quadrant
         current = followups_for(state, self.policy, self.calendar, quadrant)
         return any(followup.key == claim.key for followup in current)
-
-    def _act(self, state: CycleState, claim: Claim) -> None:
-        """What a follow-up does besides notifying: move to evaluation, or restart."""
-        commands = self.app.commands
-        try:
-            if claim.action == MARK_EVALUATION_DUE:
-                commands.handle(SYSTEM, state.cycle_id, MarkEvaluationDue())
-            elif claim.action == RESTART:
-                commands.restart(SYSTEM, state.cycle_id)
-        except DomainError as refused:  # done already (e.g. by an earlier, killed scheduler)
-            log.info("followup.action_skipped", key=claim.key, reason=refused.message)
 
     def _outbox(
         self, claim: Claim, recipients: tuple[str, ...], now: datetime, late: int

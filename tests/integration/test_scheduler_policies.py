@@ -99,3 +99,22 @@ def test_a_cycle_runs_to_its_restart_under_the_policy_model(
         assert restart_after_years - 0.1 < years < restart_after_years + 0.15
         assert new.previous_cycle_id == cycle
         assert [g.carried_from for g in new.proposals] == [f"{cycle}/g1"]
+        # What a follow-up does and its firing were one append: another scheduler can never
+        # see the cycle moved without the firing (and drop the follow-up as moot)
+        acted = _acting_appends(app, cycle)
+        assert set(acted) == {"evaluation.due", "restart"}
+        assert all(len(types) == 2 and types[-1] == "FollowUpFired" for types in acted.values())
+
+
+def _acting_appends(app: Popcycle, cycle_id: str) -> dict[str, list[str]]:
+    """For each follow-up that acted on the cycle: the event types of the append it was in."""
+    events = list(app.store.read_stream(f"cycle-{cycle_id}"))
+    by_append: dict[str | None, list[str]] = {}
+    for event in events:
+        by_append.setdefault(event.metadata.causation_id, []).append(event.type)
+    acting = {"evaluation.due", "restart"}
+    return {
+        data["kind"]: by_append[event.metadata.causation_id]
+        for event, data in app.repository.unsealed(events)
+        if event.type == "FollowUpFired" and data["kind"] in acting
+    }
