@@ -275,7 +275,7 @@ KEY_FUNCTIONS = (
     ("sqlkeyring.py", "keys_for"),
     ("sqlstore.py", "read_stream"),
     ("sqlstore.py", "stream_version"),
-    ("sqlstore.py", "_stored"),
+    ("sqlstore.py", "stored_event"),
     ("codec.py", "decode"),
     ("decide.py", "decide"),
     ("commands.py", "fingerprint"),

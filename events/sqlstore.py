@@ -85,7 +85,8 @@ _streams = streams_table.c
 _head = log_head_table.c
 _keys = idempotency_keys_table.c
 
-_EVENT_COLUMNS = (
+#: The `events` columns in the order `stored_event` reads a row of them.
+EVENT_COLUMNS = (
     _events.position,
     _events.stream_id,
     _events.version,
@@ -119,12 +120,12 @@ _MOVE_HEAD = (
     .values(position=bindparam("new_position"), hash=bindparam("new_hash"))
 )
 _READ_STREAM = (
-    select(*_EVENT_COLUMNS)
+    select(*EVENT_COLUMNS)
     .where(_events.stream_id == bindparam("stream_id"))
     .order_by(_events.version)
 )
 _READ_AFTER = (
-    select(*_EVENT_COLUMNS)
+    select(*EVENT_COLUMNS)
     .where(_events.position > bindparam("after"))
     .order_by(_events.position)
     .limit(bindparam("batch_size"))
@@ -595,7 +596,7 @@ class SqlEventStore:
     def read_stream(self, stream_id: str) -> list[StoredEvent]:
         with self._reader.connect() as connection:
             rows = connection.execute(_READ_STREAM, {"stream_id": stream_id}).all()
-        return [_stored(row) for row in rows]
+        return [stored_event(row) for row in rows]
 
     def stream_version(self, stream_id: str) -> int:
         with self._reader.connect() as connection:
@@ -619,7 +620,7 @@ class SqlEventStore:
             if not rows:
                 return
             for row in rows:
-                yield _stored(row)
+                yield stored_event(row)
             if len(rows) < batch_size:
                 return  # caught up: spare a round trip that would come back empty
             position = rows[-1][0]
@@ -1088,7 +1089,8 @@ def _one_statement_append(streams: tuple[tuple[int, bool], ...], with_key: bool)
     return text(sql).bindparams(*typed).columns(**result_types)
 
 
-def _stored(row: Sequence[Any]) -> StoredEvent:
+def stored_event(row: Sequence[Any]) -> StoredEvent:
+    """A `StoredEvent` from a row of `EVENT_COLUMNS` (also how `scheduler.cycles` reads them)."""
     position, stream_id, version, type_, schema_version, data, meta, recorded_at, digest = row
     return StoredEvent(
         position=position,

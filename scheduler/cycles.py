@@ -8,29 +8,17 @@ that follows names the versions read here, so a cycle that moves on meanwhile co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 from sqlalchemy import Engine, select
 
 from events.domain import CYCLE_EVENT_TYPES
-from events.records import Metadata, StoredEvent
 from events.schema import events_table
+from events.sqlstore import EVENT_COLUMNS, stored_event
 from handlers.repository import Repository, cycle_stream
 from workflow.state import CycleState, evolve
 
 _e = events_table.c
-_COLUMNS = (
-    _e.position,
-    _e.stream_id,
-    _e.version,
-    _e.type,
-    _e.schema_version,
-    _e.data,
-    _e["metadata"],
-    _e.recorded_at,
-    _e.hash,
-)
 #: Streams per query: bounded IN lists (SQLite's and PostgreSQL's parameter limits are far).
 CHUNK = 500
 
@@ -44,10 +32,12 @@ def read_cycles(
     for start in range(0, len(wanted), CHUNK):
         streams = [cycle_stream(cycle_id) for cycle_id in wanted[start : start + CHUNK]]
         query = (
-            select(*_COLUMNS).where(_e.stream_id.in_(streams)).order_by(_e.stream_id, _e.version)
+            select(*EVENT_COLUMNS)
+            .where(_e.stream_id.in_(streams))
+            .order_by(_e.stream_id, _e.version)
         )
         with engine.connect() as connection:
-            stored = [_stored(row) for row in connection.execute(query)]
+            stored = [stored_event(row) for row in connection.execute(query)]
         folded: dict[str, CycleState] = {}
         for event, decoded in zip(stored, repository.decoded(stored), strict=True):
             if not isinstance(decoded, CYCLE_EVENT_TYPES):
@@ -55,18 +45,3 @@ def read_cycles(
             folded[event.stream_id] = evolve(folded.get(event.stream_id), decoded)
         states.update({state.cycle_id: state for state in folded.values()})
     return states
-
-
-def _stored(row: Sequence[Any]) -> StoredEvent:
-    position, stream_id, version, type_, schema_version, data, meta, recorded_at, digest = row
-    return StoredEvent(
-        position=position,
-        stream_id=stream_id,
-        version=version,
-        type=type_,
-        schema_version=schema_version,
-        data=data,
-        metadata=Metadata.from_json(meta),
-        recorded_at=recorded_at,
-        hash=digest,
-    )
