@@ -70,17 +70,20 @@ class Reply(BaseModel):
 # --- headers, path and query -----------------------------------------------------------------
 
 
+def _idempotency_key(description: str) -> Any:
+    """The optional `Idempotency-Key` header, bounded as the store's key column; one per POST."""
+    return Field(
+        None, alias="Idempotency-Key", min_length=1, max_length=255, description=description
+    )
+
+
 class CommandHeaders(BaseModel):
     """Headers every POST honours."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    idempotency_key: str | None = Field(
-        None,
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Makes a retried POST safe: the first result is returned again.",
+    idempotency_key: str | None = _idempotency_key(
+        "Makes a retried POST safe: the first result is returned again."
     )
     if_match: str | None = Field(
         None,
@@ -112,12 +115,8 @@ class ImportHeaders(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    idempotency_key: str | None = Field(
-        None,
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="A retry with the same key and file returns the first reply, writing nothing.",
+    idempotency_key: str | None = _idempotency_key(
+        "A retry with the same key and file returns the first reply, writing nothing."
     )
 
 
