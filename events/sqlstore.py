@@ -188,33 +188,27 @@ class SqlEventStore:
         result: dict[str, Any] | None = None,
     ) -> AppendResult:
         _check_sizes(appends, idempotency_key)
-        request = (appends, metadata, idempotency_key, request_fingerprint, result)
+        request = AppendRequest(appends, metadata, idempotency_key, request_fingerprint, result)
         if self._postgres and self._before_commit is None and _fits_one_statement(appends):
-            outcome = self._append_in_one_statement(*request)
+            outcome = self._append_in_one_statement(request)
             if outcome is not None:
                 return outcome
         try:
-            return self._transaction(*request)
+            return self._transaction(request)
         except IntegrityError as error:
             if idempotency_key is None or not _is_key_clash(error):
                 raise
         # A concurrent append with the same key won (only possible for appends without events,
         # which leave the head alone): once more, and its stored result is replayed.
-        return self._transaction(*request)
+        return self._transaction(request)
 
-    def _append_in_one_statement(
-        self,
-        appends: Sequence[StreamAppend],
-        metadata: Metadata,
-        key: str | None,
-        fingerprint: str | None,
-        result: dict[str, Any] | None,
-    ) -> AppendResult | None:
+    def _append_in_one_statement(self, request: AppendRequest) -> AppendResult | None:
         """PostgreSQL: the whole append as one autocommit statement; None: use the general path.
 
         None when the statement wrote nothing because what it read may have been stale (see the
         module's docstring): the general path then judges under the lock.
         """
+        appends, key, result = request.appends, request.idempotency_key, request.result
         shape = (
             tuple((len(item.events), item.expected_version is not None) for item in appends),
             key is not None,
@@ -223,10 +217,10 @@ class SqlEventStore:
         if statement is None:
             statement = self._statements[shape] = _one_statement_append(*shape)
         now = self._now()
-        meta = {**metadata.to_json(), "idempotency_key": key}
+        meta = {**request.metadata.to_json(), "idempotency_key": key}
         params: dict[str, Any] = {"meta": meta, "at": now, "key": key}
         if key is not None:
-            params.update(fingerprint=fingerprint, result=dict(result or {}))
+            params.update(fingerprint=request.request_fingerprint, result=dict(result or {}))
         number = 0
         for index, item in enumerate(appends):
             params[f"s{index}"] = item.stream_id
@@ -254,7 +248,7 @@ class SqlEventStore:
         head_position, snapshot_position, written = row[0], row[1], row[2]
         seen = [version or 0 for version in row[3 : 3 + len(appends)]]
         if key is not None and row[3 + len(appends)] is not None:
-            return _replay(key, fingerprint, row[3 + len(appends) :])
+            return _replay(key, request.request_fingerprint, row[3 + len(appends) :])
         if not written:
             if snapshot_position != head_position:
                 return None
@@ -421,22 +415,20 @@ class SqlEventStore:
         elif key_rows:
             connection.execute(_INSERT_KEY, key_rows)
 
-    def _transaction(
-        self,
-        appends: Sequence[StreamAppend],
-        metadata: Metadata,
-        key: str | None,
-        fingerprint: str | None,
-        result: dict[str, Any] | None,
-    ) -> AppendResult:
+    def _transaction(self, request: AppendRequest) -> AppendResult:
         try:
             with self._writer.connect() as connection, connection.begin():
                 return self._append(
-                    connection, appends, metadata, key=key, fingerprint=fingerprint, result=result
+                    connection,
+                    request.appends,
+                    request.metadata,
+                    key=request.idempotency_key,
+                    fingerprint=request.request_fingerprint,
+                    result=request.result,
                 )
         except IntegrityError as error:
             if _is_version_clash(error):
-                raise self._conflict_after_clash(appends) from error
+                raise self._conflict_after_clash(request.appends) from error
             raise
 
     def _append(
