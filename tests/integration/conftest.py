@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import redis
 from sqlalchemy import Engine, delete, insert
 
 from events.database import make_engine, write_transaction
@@ -27,6 +29,11 @@ from events.sqlstore import SqlEventStore
 from events.store import EventStore
 from tests.support.clock import FakeClock
 from tests.support.postgres import running_postgres
+from tests.support.redis import running_redis
+from tests.support.workers import Processes
+
+if TYPE_CHECKING:  # importing handlers.workers sets dramatiq's global broker: only where used
+    from handlers.workers import RunningWorker
 
 SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ALL_KINDS = ["memory", *SQL_KINDS]
@@ -93,3 +100,36 @@ def _engine_for(request: pytest.FixtureRequest, kind: str) -> Engine:
     name = "sqlite_engine" if kind == "sqlite" else "empty_postgres_engine"
     engine: Engine = request.getfixturevalue(name)
     return engine
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """Our own redis-server (see tests/support/redis.py), one per test module that asks."""
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def flushed_redis(redis_url: str) -> str:
+    """The module's Redis, emptied between tests."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Worker processes the test starts; stopped and reaped when it ends."""
+    running = Processes(tmp_path)
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def started() -> Iterator[list[RunningWorker]]:
+    """In-process workers the test starts; stopped when it ends."""
+    running: list[RunningWorker] = []
+    yield running
+    for worker in running:
+        worker.stop()

@@ -15,13 +15,14 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import select
 
 from events.domain import Reason
@@ -34,18 +35,10 @@ from scheduler.runner import SchedulerService, build_scheduler
 from scheduler.senders import message_id_header
 from scheduler.tables import outbox_table
 from tests.integration.conftest import SQL_KINDS
-from tests.integration.test_worker_redis import (
-    DRAMATIQ,
-    POP_WORKER,
-    ROOT,
-    Processes,
-    wait_until,
-    worker_env,
-)
 from tests.support.apps import database_url, wired
 from tests.support.clock import FakeClock
-from tests.support.redis import running_redis
 from tests.support.smtp import Inbox, running_smtp
+from tests.support.workers import DRAMATIQ, POP_WORKER, ROOT, Processes, wait_until, worker_env
 from workflow.employee import RegisterEmployee
 
 HR = Actor("hr-1", Role.HR)
@@ -74,35 +67,6 @@ def _message_id(content: bytes) -> str:
         if line.lower().startswith("message-id:"):
             return line.split(":", 1)[1].strip()
     raise AssertionError("a mail without a Message-ID")
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with running_redis() as url:
-        yield url
-
-
-@pytest.fixture
-def flushed_redis(redis_url: str) -> str:
-    client = redis.Redis.from_url(redis_url)
-    client.flushall()
-    client.close()
-    return redis_url
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    running = Processes(tmp_path)
-    yield running
-    running.stop_all()
-
-
-@pytest.fixture
-def started() -> Iterator[list[RunningWorker]]:
-    running: list[RunningWorker] = []
-    yield running
-    for worker in running:
-        worker.stop()
 
 
 def invite(app: Popcycle, clock: FakeClock, employees: int) -> list[str]:
@@ -211,62 +175,78 @@ def test_two_worker_processes_mail_each_reminder_exactly_once(
         assert all(row.attempts == 1 for row in outbox(app))
 
 
+@dataclass(frozen=True)
+class RefusedRun:
+    """A `pop worker` delivering fired reminders to a mail server that refuses at first."""
+
+    app: Popcycle
+    inbox: RefusingInbox
+    env: dict[str, str]
+    addresses: list[str]
+
+
+@contextmanager
+def refused_delivery(
+    tmp_path: Path,
+    broker: str,
+    processes: Processes,
+    *,
+    refusals: int,
+    employees: int,
+    backoff: str,
+) -> Iterator[RefusedRun]:
+    """Reminders of `employees` people fired, one worker mailing them to a server that refuses
+    each message its first `refusals` times (back-off `backoff` seconds between tries)."""
+    url = database_url("sqlite", tmp_path, None)
+    clock = FakeClock(START)
+    refusing = RefusingInbox(refusals)
+    with (
+        running_smtp(refusing) as (smtp_url, _inbox),
+        wired(url, clock, POP_BROKER_URL=broker) as app,
+    ):
+        addresses = invite(app, clock, employees)
+        env = worker_env(
+            url,
+            broker,
+            POP_SMTP_URL=smtp_url,
+            POP_SWEEP_SECONDS="0.3",
+            POP_DELIVERY_BACKOFF_SECONDS=backoff,
+        )
+        processes.start(POP_WORKER, env)
+        assert SchedulerService(app).run_once() == employees
+        yield RefusedRun(app, refusing, env, addresses)
+
+
 def test_a_mail_server_that_refuses_for_a_while_gets_each_mail_once_after_retries(
     tmp_path: Path, flushed_redis: str, processes: Processes
 ) -> None:
-    url = database_url("sqlite", tmp_path, None)
-    clock = FakeClock(START)
-    refusing = RefusingInbox(refusals=2)
-    with (
-        running_smtp(refusing) as (smtp_url, inbox),
-        wired(url, clock, POP_BROKER_URL=flushed_redis) as app,
-    ):
-        addresses = invite(app, clock, 3)
-        env = worker_env(
-            url,
-            flushed_redis,
-            POP_SMTP_URL=smtp_url,
-            POP_SWEEP_SECONDS="0.3",
-            POP_DELIVERY_BACKOFF_SECONDS="0.2",
-        )
-        processes.start(POP_WORKER, env)
-        assert SchedulerService(app).run_once() == 3
+    with refused_delivery(
+        tmp_path, flushed_redis, processes, refusals=2, employees=3, backoff="0.2"
+    ) as run:
+        app = run.app
         wait_until(lambda: statuses(app) == {"sent": 3}, 60, "delivered after the refusals")
-        assert_each_mailed_once(app, inbox, addresses)
-        assert set(refusing.tries.values()) == {3}  # two refusals, then accepted
+        assert_each_mailed_once(app, run.inbox, run.addresses)
+        assert set(run.inbox.tries.values()) == {3}  # two refusals, then accepted
         assert all(row.attempts == 3 for row in outbox(app))
 
 
 def test_a_mail_server_that_keeps_refusing_leaves_a_visible_dead_letter(
     tmp_path: Path, flushed_redis: str, processes: Processes
 ) -> None:
-    url = database_url("sqlite", tmp_path, None)
-    clock = FakeClock(START)
-    refusing = RefusingInbox(refusals=1_000)
-    with (
-        running_smtp(refusing) as (smtp_url, inbox),
-        wired(url, clock, POP_BROKER_URL=flushed_redis) as app,
-    ):
-        invite(app, clock, 1)
-        env = worker_env(
-            url,
-            flushed_redis,
-            POP_SMTP_URL=smtp_url,
-            POP_SWEEP_SECONDS="0.3",
-            POP_DELIVERY_BACKOFF_SECONDS="0.1",
-        )
-        processes.start(POP_WORKER, env)
-        assert SchedulerService(app).run_once() == 1
+    with refused_delivery(
+        tmp_path, flushed_redis, processes, refusals=1_000, employees=1, backoff="0.1"
+    ) as run:
+        app = run.app
         wait_until(lambda: statuses(app) == {"dead": 1}, 90, "given up as a dead letter")
         (row,) = outbox(app)
         assert row.attempts == MAX_ATTEMPTS
-        assert list(refusing.tries.values()) == [MAX_ATTEMPTS]  # retried, then no more
+        assert list(run.inbox.tries.values()) == [MAX_ATTEMPTS]  # retried, then no more
         assert "451" in (row.last_error or "")
-        assert inbox.messages == []
+        assert run.inbox.messages == []
         # And the dead letter is listed for an operator
         listed = subprocess.run(
             [sys.executable, "-m", "handlers", "outbox", "list"],
-            env={**os.environ, **env},
+            env={**os.environ, **run.env},
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -44,14 +44,6 @@ def app(tmp_path: Path, clock: FakeClock) -> Iterator[Popcycle]:
     popcycle.close()
 
 
-@pytest.fixture
-def started() -> Iterator[list[RunningWorker]]:
-    running: list[RunningWorker] = []
-    yield running
-    for worker in running:
-        worker.stop()
-
-
 def caught_up(app: Popcycle) -> bool:
     return all(lag.caught_up for lag in ProjectionService.from_app(app).lag())
 

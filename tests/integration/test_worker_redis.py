@@ -18,9 +18,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import redis
@@ -40,26 +39,10 @@ from handlers.projections.snapshot import snapshot
 from handlers.settings import Settings
 from tests.integration.test_projection_models import HR, register, wipe
 from tests.support.clock import FakeClock
-from tests.support.redis import running_redis
+from tests.support.workers import DRAMATIQ, POP_WORKER, ROOT, Processes, wait_until, worker_env
 from workflow.employee import RegisterEmployee
 
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with running_redis() as url:
-        yield url
-
-
-@pytest.fixture
-def flushed_redis(redis_url: str) -> str:
-    """Our own server (see tests/support/redis.py), emptied between tests."""
-    client = redis.Redis.from_url(redis_url)
-    client.flushall()
-    client.close()
-    return redis_url
 
 
 @pytest.fixture
@@ -79,79 +62,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-class Processes:
-    """Worker processes started by a test, killed and reaped at its end (by PID)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-
-    def start(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"worker-{len(self.started)}.log").open("wb")
-        process = subprocess.Popen(
-            argv, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.started.append((process, log))
-        return process
-
-    def log_of(self, process: subprocess.Popen[bytes]) -> str:
-        index = [p for p, _ in self.started].index(process)
-        return (self.folder / f"worker-{index}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for process, _log in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process, log in self.started:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            log.close()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    running = Processes(tmp_path)
-    yield running
-    running.stop_all()
-
-
-def worker_env(database: str, broker: str, **extra: str) -> dict[str, str]:
-    return {
-        "POP_DATABASE_URL": database,
-        "POP_BROKER_URL": broker,
-        "POP_SWEEP_SECONDS": "1",
-        **extra,
-    }
-
-
-POP_WORKER = [sys.executable, "-m", "handlers", "--log-level", "INFO", "worker", "--threads", "2"]
-DRAMATIQ = [
-    sys.executable,
-    "-m",
-    "dramatiq",
-    "handlers.workers",
-    "--processes",
-    "1",
-    "--threads",
-    "2",
-]
-
-
 def wire(database: str, broker: str | None) -> Popcycle:
     env = {"POP_DATABASE_URL": database} | ({"POP_BROKER_URL": broker} if broker else {})
     return bootstrap(Settings.from_env(env), FakeClock())
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def caught_up(app: Popcycle) -> bool:
