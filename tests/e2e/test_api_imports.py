@@ -15,23 +15,12 @@ import pytest
 
 from handlers.bootstrap import Popcycle
 from handlers.organisation import organisation
+from tests.support.hr_csv import DUTCH, PEOPLE, excel_nl
 from tests.support.served import Client, Reply, served
 from web import create_app
 from web.api.imports import MAX_BYTES_SETTING
 
-DUTCH = "personeelsnummer;naam;e-mail;manager;afdeling;functie;taal;startdatum;einddatum"
-PEOPLE = [
-    "M1;Harrie Koning;harrie@example.nl;;Directie;Directeur;nl;1-1-2020;",
-    "M2;Mia Bos;mia@example.nl;M1;Verkoop;Teamleider;nl;1-1-2020;",
-    "E1;Ann de Vries;ann@example.nl;M1;Verkoop;Adviseur;en;1-3-2021;",
-    "E2;Bram Jansen;bram@example.nl;M1;Verkoop;Adviseur;;15-6-2022;",
-]
 CSV = {"Content-Type": "text/csv"}
-
-
-def excel_nl(rows: list[str]) -> bytes:
-    """As Dutch Excel saves "CSV UTF-8": BOM, `;`, CRLF."""
-    return b"\xef\xbb\xbf" + "\r\n".join([DUTCH, *rows, ""]).encode("utf-8")
 
 
 def post_csv(client: Client, body: bytes, query: str = "", **headers: str) -> Reply:

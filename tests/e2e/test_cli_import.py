@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import hr_csv
 from tests.support.cli import Run, pop_runner
-
-DUTCH = "personeelsnummer;naam;e-mail;manager;afdeling;functie;taal;startdatum;einddatum"
-PEOPLE = [
-    "M1;Harrie Koning;harrie@example.nl;;Directie;Directeur;nl;1-1-2020;",
-    "M2;Mia Bos;mia@example.nl;M1;Verkoop;Teamleider;nl;1-1-2020;",
-    "E1;Ann de Vries;ann@example.nl;M1;Verkoop;Adviseur;en;1-3-2021;",
-    "E2;Bram Jansen;bram@example.nl;M1;Verkoop;Adviseur;;15-6-2022;",
-]
+from tests.support.hr_csv import PEOPLE
 
 
 @pytest.fixture
@@ -24,8 +18,8 @@ def pop(tmp_path: Path) -> Run:
 
 
 def excel_nl(path: Path, rows: list[str]) -> Path:
-    """As Dutch Excel saves "CSV UTF-8": BOM, `;`, CRLF."""
-    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join([DUTCH, *rows, ""]).encode("utf-8"))
+    """`path`, holding `rows` as Dutch Excel saves them (see `hr_csv.excel_nl`)."""
+    path.write_bytes(hr_csv.excel_nl(rows))
     return path
 
 
