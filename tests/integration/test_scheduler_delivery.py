@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,13 +51,20 @@ def _cycle_with_due_reminder(app: Popcycle, clock: FakeClock) -> str:
     return cycle
 
 
+@contextmanager
+def due_reminders(tmp_path: Path, smtp_url: str) -> Iterator[tuple[Popcycle, FakeClock, str]]:
+    """An app on SQLite mailing through `smtp_url`: its clock, and the cycle whose reminder and
+    escalation are queued and due (see `_cycle_with_due_reminder`)."""
+    clock = FakeClock(START)
+    with wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=smtp_url) as app:
+        yield app, clock, _cycle_with_due_reminder(app, clock)
+
+
 def test_reminders_are_mailed_in_each_recipients_language(
     tmp_path: Path, smtp: tuple[str, Inbox]
 ) -> None:
     url, inbox = smtp
-    clock = FakeClock(START)
-    with wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=url) as app:
-        cycle = _cycle_with_due_reminder(app, clock)
+    with due_reminders(tmp_path, url) as (app, _clock, cycle):
         report = deliver_due(app)
         assert (report.sent, report.dead) == (2, 0)
         assert deliver_due(app).sent == 0  # nothing is sent twice
@@ -76,10 +84,8 @@ def test_reminders_are_mailed_in_each_recipients_language(
 
 
 def test_a_mail_server_that_stays_down_ends_in_a_dead_letter(tmp_path: Path) -> None:
-    clock = FakeClock(START)
     closed = f"smtp://127.0.0.1:{free_port()}"
-    with wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=closed) as app:
-        _cycle_with_due_reminder(app, clock)
+    with due_reminders(tmp_path, closed) as (app, clock, _cycle):
         for _attempt in range(MAX_ATTEMPTS):
             deliver_due(app)
             clock.advance(timedelta(hours=7))  # past every back-off
@@ -133,9 +139,7 @@ def test_a_row_whose_deliverers_all_died_is_given_up_visibly(
     tmp_path: Path, smtp: tuple[str, Inbox]
 ) -> None:
     url, inbox = smtp
-    clock = FakeClock(START)
-    with wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=url) as app:
-        _cycle_with_due_reminder(app, clock)
+    with due_reminders(tmp_path, url) as (app, _clock, _cycle):
         # Given rows taken MAX_ATTEMPTS times by deliverers that were killed before recording
         # an outcome (each take counts the attempt and leases the row)
         with write_transaction(app.engine) as connection:
