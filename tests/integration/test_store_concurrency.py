@@ -174,6 +174,25 @@ def test_concurrent_requests_with_one_idempotency_key_write_once(
 # -- the gap problem ----------------------------------------------------------------------------
 
 
+def holding_store(
+    sql_store: SqlEventStore, clock: FakeClock
+) -> tuple[SqlEventStore, threading.Event, threading.Event]:
+    """A store on `sql_store`'s engine whose append holds its transaction open once written.
+
+    Returns it with two events: `written` is set when an append has written (and holds the
+    chain head); the append commits only once the test sets `release`.
+    """
+    written, release = threading.Event(), threading.Event()
+
+    def hold_open(_: AppendResult) -> None:
+        written.set()
+        assert release.wait(10), "the test never released the held writer"
+
+    slow = SqlEventStore(sql_store.engine, clock)
+    slow._before_commit = hold_open
+    return slow, written, release
+
+
 def test_a_reader_never_steps_over_a_writer_that_commits_late(
     sql_store: SqlEventStore, clock: FakeClock
 ) -> None:
@@ -185,14 +204,7 @@ def test_a_reader_never_steps_over_a_writer_that_commits_late(
     reader catching exactly that.
     """
     append_one(sql_store, "warm-up", 0)
-    a_has_written, release_a = threading.Event(), threading.Event()
-
-    def hold_open(_: AppendResult) -> None:
-        a_has_written.set()
-        assert release_a.wait(10), "the test never released writer A"
-
-    slow = SqlEventStore(sql_store.engine, clock)
-    slow._before_commit = hold_open
+    slow, a_has_written, release_a = holding_store(sql_store, clock)
     with polling(sql_store) as reader, ThreadPoolExecutor(max_workers=2) as pool:
         writer_a = pool.submit(append_one, slow, "a", 0, writer="A")
         assert a_has_written.wait(10)
@@ -232,14 +244,7 @@ def while_held_open(
     """
 
     def run(second: Callable[[], Any]) -> tuple[Any, Any]:
-        written, release = threading.Event(), threading.Event()
-
-        def hold_open(_: AppendResult) -> None:
-            written.set()
-            assert release.wait(10), "the test never released the first writer"
-
-        slow = SqlEventStore(sql_store.engine, clock)
-        slow._before_commit = hold_open
+        slow, written, release = holding_store(sql_store, clock)
         with ThreadPoolExecutor(max_workers=2) as pool:
             held = pool.submit(first, slow)
             assert written.wait(10)
