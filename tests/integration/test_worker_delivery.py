@@ -105,15 +105,21 @@ def assert_each_mailed_once(app: Popcycle, inbox: Inbox, addresses: list[str]) -
 # --- embedded: the in-process worker of `pop serve` ---------------------------------------
 
 
-def test_a_firing_nudges_the_in_process_worker_which_mails_once(
-    tmp_path: Path, started: list[RunningWorker]
-) -> None:
+@contextmanager
+def embedded(tmp_path: Path, employees: int) -> Iterator[tuple[Popcycle, Inbox, list[str]]]:
+    """An app on SQLite mailing to a test SMTP server, `employees` people invited (see `invite`)."""
     clock = FakeClock(START)
     with (
         running_smtp() as (smtp_url, inbox),
         wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=smtp_url) as app,
     ):
-        addresses = invite(app, clock, 5)
+        yield app, inbox, invite(app, clock, employees)
+
+
+def test_a_firing_nudges_the_in_process_worker_which_mails_once(
+    tmp_path: Path, started: list[RunningWorker]
+) -> None:
+    with embedded(tmp_path, 5) as (app, inbox, addresses):
         # Given the worker of `pop serve`, whose sweep would only come after an hour
         started.append(start_in_process(app, threads=2, sweep_seconds=3600))
         # When the scheduler fires (a tick never delivers: it only nudges the worker)
@@ -128,12 +134,7 @@ def test_a_firing_nudges_the_in_process_worker_which_mails_once(
 def test_an_outbox_row_without_its_nudge_is_delivered_by_the_sweep(
     tmp_path: Path, started: list[RunningWorker]
 ) -> None:
-    clock = FakeClock(START)
-    with (
-        running_smtp() as (smtp_url, inbox),
-        wired(database_url("sqlite", tmp_path, None), clock, POP_SMTP_URL=smtp_url) as app,
-    ):
-        addresses = invite(app, clock, 3)
+    with embedded(tmp_path, 3) as (app, inbox, addresses):
         # Given reminders fired by a scheduler that died before it could nudge anyone
         assert build_scheduler(app).tick() == 3  # no `on_queued`: no nudge at all
         assert statuses(app) == {"pending": 3}

@@ -6,8 +6,7 @@ between the commit and the nudge) is caught up by the safety sweep within its in
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,17 +21,8 @@ from handlers.projections.service import ProjectionService
 from handlers.workers import RunningWorker, start_in_process
 from tests.integration.test_projection_models import HR, one, register, wire
 from tests.support.clock import FakeClock
+from tests.support.workers import wait_until
 from workflow.employee import RegisterEmployee
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds it took for `condition` to hold; fails after `timeout`."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 @pytest.fixture
@@ -60,7 +50,7 @@ def test_commands_nudge_the_in_process_worker(
         HR, "E1", "M1", Reason.PERIODIC, clock.now() + timedelta(days=10)
     ).cycle_id
     # Then the nudges alone bring the read models up to date, promptly
-    wait_until(lambda: caught_up(app), 10, "read models caught up by nudges")
+    wait_until(lambda: caught_up(app), 10, "read models caught up by nudges", poll=0.02)
     assert one(app, "cycles", cycle_id=cycle_id)["phase"] == "invitation"
     assert one(app, "employees", employee_id="E1")["cycle_open"] is True
 
@@ -70,13 +60,13 @@ def test_an_append_without_its_nudge_is_caught_by_the_sweep(
 ) -> None:
     # Given a worker sweeping every half second
     started.append(start_in_process(app, threads=1, sweep_seconds=0.5))
-    wait_until(lambda: caught_up(app), 10, "the empty log")
+    wait_until(lambda: caught_up(app), 10, "the empty log", poll=0.02)
     # When events are appended by a command side that never nudges (it crashed in between)
     silent = CommandHandler(app.repository, app.clock, on_appended=None)
     silent.register_employee(HR, RegisterEmployee("E7", "Eva", "eva@example.org"))
     assert not caught_up(app)
     # Then the sweep catches them up within its interval (plus a catch-up's time)
-    seconds = wait_until(lambda: caught_up(app), 5, "caught up by the sweep")
+    seconds = wait_until(lambda: caught_up(app), 5, "caught up by the sweep", poll=0.02)
     assert seconds < 3
     assert one(app, "employees", employee_id="E7")["name"] == "Eva"
 

@@ -69,10 +69,13 @@ def worker_env(database: str, broker: str, **extra: str) -> dict[str, str]:
     }
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, *, poll: float = 0.05
+) -> float:
+    """Seconds it took for `condition` to hold, asked every `poll` s; fails after `timeout`."""
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:
             pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
+        time.sleep(poll)
     return time.monotonic() - started
