@@ -138,13 +138,13 @@ def plot(figures: list[Figure], path: Path) -> None:
         return
     labels = [f"{each.figure} · {each.backend}" for each in shown]
     ratios = [each.ratio_to_ceiling or 0.0 for each in shown]
-    fig, axes = plt.subplots(figsize=(9, 0.35 * len(shown) + 1.2))
+    fig, axes = plt.subplots(figsize=(11, 0.35 * len(shown) + 1.2))
     colours = ["#2a7ab9" if each.backend == "SQLite" else "#c0504d" for each in shown]
     axes.barh(range(len(shown)), ratios, color=colours)
     axes.set_yticks(range(len(shown)), labels, fontsize=8)
     axes.invert_yaxis()
     axes.axvline(1.0, color="black", linewidth=0.8)
-    axes.set_xlabel("ratio to the ceiling measured in the same run (1.0 = ceiling)")
+    axes.set_xlabel("ratio to the ceiling of the same run (1.0 = ceiling)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
