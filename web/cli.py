@@ -54,8 +54,18 @@ def seed_demo_if_empty(popcycle: Popcycle) -> bool:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option("--demo", is_flag=True, help="Seed a demo organisation if the database is empty.")
+@click.option(
+    "--background/--no-background",
+    default=True,
+    show_default=True,
+    help="Run projection workers and a scheduler in this process too. Production web servers "
+    "beside `pop worker` and `pop scheduler` units pass --no-background to keep their CPU "
+    "for requests.",
+)
 @pass_context
-def serve(context: Context, host: str, port: int, threads: int, demo: bool) -> None:
+def serve(
+    context: Context, host: str, port: int, threads: int, demo: bool, background: bool
+) -> None:
     """Serve the status page, the JSON API and calendar feeds (Ctrl-C stops)."""
     popcycle = context.app
     upgrade(popcycle.settings.database_url)
@@ -67,7 +77,8 @@ def serve(context: Context, host: str, port: int, threads: int, demo: bool) -> N
             Role.HR, None, "pop serve --demo"
         )
         click.echo(f"demo organisation seeded; an HR token for the page and API:\n{token}")
-    services = [factory(popcycle) for factory in [*BACKGROUND_SERVICES, _scheduler]]
+    factories = [*BACKGROUND_SERVICES, _scheduler] if background else []
+    services = [factory(popcycle) for factory in factories]
     server = WsgiServer(create_app(popcycle), host=host, port=port, threads=threads)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:

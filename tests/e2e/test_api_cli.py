@@ -1,4 +1,4 @@
-"""`pop token create`, `pop calendar link` and `pop serve --demo`, run as a user runs them."""
+"""`pop token create`, `pop calendar link` and `pop serve`, run as a user runs them."""
 
 from __future__ import annotations
 
@@ -66,6 +66,36 @@ def test_serve_demo_seeds_serves_and_stops(tmp_path: Path) -> None:
             assert page.text.count('href="/cycles/') >= 20  # the demo's 24 employees, paged
             followups = Client(url, token).get("/api/followups")
             assert json.loads(followups.body) == {"followups": []}
+        finally:
+            server.send_signal(signal.SIGTERM)
+            code = server.wait(timeout=30)
+    assert code == 0
+
+
+def test_serve_without_background_leaves_projecting_to_the_workers(tmp_path: Path) -> None:
+    # Given a web server started for a deployment whose workers run elsewhere
+    assert _pop(tmp_path, "init").returncode == 0
+    with subprocess.Popen(
+        [*POP, "--log-level", "INFO", "serve", "--port", "0", "--no-background"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            url = _served_at(server)
+            assert server.stderr is not None
+            started = json.loads(server.stderr.readline())
+            assert started["event"] == "serve.started"
+            assert started["services"] == 0
+            # When an event is appended, nothing in this process projects it
+            added = _pop(
+                tmp_path, "employee", "add", "--id", "e1", "--name", "An", "--email", "a@x.nl"
+            )
+            assert added.returncode == 0, added.stderr
+            time.sleep(1.5)
+            lag = Client(url).get("/healthz").json["projections"]["lag_events"]
+            assert lag >= 1
         finally:
             server.send_signal(signal.SIGTERM)
             code = server.wait(timeout=30)
