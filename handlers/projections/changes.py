@@ -13,10 +13,10 @@ the projection reads only their public fields (dates, sides, goal ids, progress)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Connection, Select, Text, bindparam, func, select
 from sqlalchemy.sql.expression import type_coerce
 
@@ -123,7 +123,7 @@ def decode_rows(rows: Sequence[Any], *, personal: Collection[str], keys: KeyRing
     """Rows of `_COLUMNS` as changes."""
     changes: list[Change] = []
     sealed: list[int] = []
-    loads = json.loads
+    loads = orjson.loads  # 4x json.loads on event data: the largest cost of reading the log
     for position, stream_id, version, type_, schema_version, raw in rows:
         data = raw if isinstance(raw, dict) else loads(raw)
         if type_ in personal and sealed_subject(data) is not None:
