@@ -39,11 +39,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    select,
 )
 
 from events.schema import UTCDateTime
 from handlers.projections import cycles
-from handlers.projections.base import Projection
+from handlers.projections.base import Projection, RebuildPass
 from handlers.projections.changes import Change
 from handlers.projections.rows import Row, RowSet
 from handlers.projections.schema import ID_LENGTH
@@ -175,10 +177,26 @@ class SummaryTables:
     def apply(
         self, connection: Connection, changes: Sequence[Change], *, fresh: bool = False
     ) -> None:
-        _Batch(self, connection).run(changes)
+        _Batch(self, connection).run(changes, fresh=fresh)
 
     def finish(self, connection: Connection) -> None:
-        """Nothing left aside: every batch settles its own counts."""
+        """Count every cycle afresh from `summary_cycles` (a rebuild's `fresh` batches leave
+        the counts aside): one grouped query, rolled up as the batches would have."""
+        c = self.cycles.c
+        query = select(c.manager_id, c.department, c.phase, func.count()).group_by(
+            c.manager_id, c.department, c.phase
+        )
+        totals: Counter[CountKey] = Counter()
+        for manager_id, department, phase, n in connection.execute(query):
+            for key in rollups(manager_id, department, phase):
+                totals[key] += n
+        connection.execute(self.counts.delete())
+        rows = [
+            {"manager_id": m, "department": d, "phase": p, "cycles": n}
+            for (m, d, p), n in sorted(totals.items())
+        ]
+        if rows:
+            connection.execute(self.counts.insert(), rows)
 
 
 class _Batch:
@@ -192,8 +210,8 @@ class _Batch:
         self.held: dict[str, Row] = {}
         self.by_employee: dict[str, list[Row]] = {}
 
-    def run(self, changes: Sequence[Change]) -> None:
-        before = self._load(changes)
+    def run(self, changes: Sequence[Change], *, fresh: bool) -> None:
+        before = self._load(changes, fresh=fresh)
         for change in changes:
             if change.stream_id.startswith(EMPLOYEE_PREFIX):
                 self._person(change.stream_id[len(EMPLOYEE_PREFIX) :], change)
@@ -207,13 +225,20 @@ class _Batch:
             if cycle_id in before:
                 delta.subtract(rollups(*before[cycle_id]))
             delta.update(rollups(*after))
-        self._move(delta)
+        if not fresh:  # a rebuild counts once, at the end (`finish`)
+            self._move(delta)
         self.people.flush()
         self.cycles.flush()
         self.counts.flush()
 
-    def _load(self, changes: Sequence[Change]) -> dict[str, tuple[str, str | None, str]]:
-        """Load what the batch touches; return each loaded cycle's count key before it."""
+    def _load(
+        self, changes: Sequence[Change], *, fresh: bool
+    ) -> dict[str, tuple[str, str | None, str]]:
+        """Load what the batch touches; return each loaded cycle's count key before it.
+
+        `fresh` (a rebuild's whole streams): the batch's own streams have no rows yet, so only
+        the departments of the people whose cycles start in it are read.
+        """
         person_ids: set[str] = set()
         cycle_ids: set[str] = set()
         moved: set[str] = set()  # people whose department may change, with all their cycles
@@ -226,6 +251,9 @@ class _Batch:
                 cycle_ids.add(change.stream_id[len(cycles.CYCLE_PREFIX) :])
                 if change.type == "CycleStarted":
                     person_ids.add(change.data["employee_id"])
+        if fresh:
+            person_ids -= moved
+            moved = cycle_ids = set()
         for person in self.people.load("employee_id", person_ids):
             self.persons[person["employee_id"]] = person
         for row in [
@@ -300,4 +328,12 @@ SUMMARY = Projection(
     event_types=PHASE_EVENT_TYPES | DEPARTMENT_EVENT_TYPES,
     personal_types=frozenset(),  # departments and phases only: nothing to unseal
     bind=SummaryTables,
+    # A cycle's final row depends on its own stream and on its employee's final department
+    # (a department change moves every cycle of the person): so the people first, whole, then
+    # every cycle whole, reading the department it ends with; the counts are sums, counted once
+    # at the end (`finish`).
+    rebuild_passes=(
+        RebuildPass(DEPARTMENT_EVENT_TYPES, by_stream=True),
+        RebuildPass(PHASE_EVENT_TYPES, by_stream=True),
+    ),
 )
