@@ -37,10 +37,11 @@ version check together, the loser's IntegrityError becomes a `ConcurrencyConflic
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -56,7 +57,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from events.database import writer
 from events.errors import ConcurrencyConflict, IdempotencyKeyReused
@@ -64,6 +65,7 @@ from events.hashing import (
     GENESIS,
     after_position,
     canonical_json,
+    chain_hash,
     content_tail,
     event_hash,
 )
@@ -168,7 +170,12 @@ class SqlEventStore:
             engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else engine
         )
         self._upsert_streams = _upsert_streams(engine.dialect.name)
+        # How SQLAlchemy would store a `recorded_at` (the SQLite path binds it on the cursor).
+        self._stored_time: Callable[[datetime], Any] = _events.recorded_at.type.dialect_impl(
+            engine.dialect
+        ).bind_processor(engine.dialect) or (lambda value: value)
         self._statements: dict[tuple[Any, ...], Executable] = {}
+        self._sqlite_queries: dict[tuple[int, bool], str] = {}
         #: Test hook: called inside an append's transaction after it wrote, before it commits.
         self._before_commit: Callable[[AppendResult], None] | None = None
 
@@ -193,14 +200,15 @@ class SqlEventStore:
             outcome = self._append_in_one_statement(request)
             if outcome is not None:
                 return outcome
+        write = self._transaction if self._postgres else self._append_on_sqlite
         try:
-            return self._transaction(request)
+            return write(request)
         except IntegrityError as error:
             if idempotency_key is None or not _is_key_clash(error):
                 raise
         # A concurrent append with the same key won (only possible for appends without events,
         # which leave the head alone): once more, and its stored result is replayed.
-        return self._transaction(request)
+        return write(request)
 
     def _append_in_one_statement(self, request: AppendRequest) -> AppendResult | None:
         """PostgreSQL: the whole append as one autocommit statement; None: use the general path.
@@ -430,6 +438,110 @@ class SqlEventStore:
             if _is_version_clash(error):
                 raise self._conflict_after_clash(request.appends) from error
             raise
+
+    def _append_on_sqlite(self, request: AppendRequest) -> AppendResult:
+        """SQLite: the append on the driver's own cursor, in one `BEGIN IMMEDIATE` transaction.
+
+        The general path's statements without SQLAlchemy's work around each (about 15 µs a
+        statement, against 1-2 µs on the cursor), which was half of a command's CPU. The lock,
+        checks, chain and writes are those of `_append`; errors are raised as SQLAlchemy's.
+        """
+        encoded = [[canonical_json(new.data) for new in item.events] for item in request.appends]
+        pooled = self._engine.raw_connection()
+        try:
+            connection = cast(sqlite3.Connection, pooled.driver_connection)
+            cursor = connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                outcome = self._append_locked_on_sqlite(cursor, request, encoded)
+                if self._before_commit is not None:
+                    self._before_commit(outcome)
+                connection.commit()
+                return outcome
+            except sqlite3.Error as error:
+                failure = _wrapped(error, self._engine)
+            finally:
+                if connection.in_transaction:
+                    connection.rollback()
+                cursor.close()
+        finally:
+            pooled.close()
+        if isinstance(failure, IntegrityError) and _is_version_clash(failure):
+            raise self._conflict_after_clash(request.appends) from failure
+        raise failure
+
+    def _append_locked_on_sqlite(
+        self, cursor: sqlite3.Cursor, request: AppendRequest, encoded: list[list[str]]
+    ) -> AppendResult:
+        """Read, check, chain and write under the write lock that `BEGIN IMMEDIATE` took."""
+        appends, key = request.appends, request.idempotency_key
+        stream_ids = list(dict.fromkeys(item.stream_id for item in appends))
+        shape = (len(stream_ids), key is not None)
+        query = self._sqlite_queries.get(shape)
+        if query is None:
+            query = self._sqlite_queries[shape] = _sqlite_state_query(*shape)
+        params = (*stream_ids, key) if key is not None else stream_ids
+        row = cursor.execute(query, params).fetchone()
+        head_position, position, previous = row[0], row[0], row[1]
+        seen = {stream: row[2 + i] or 0 for i, stream in enumerate(stream_ids)}
+        if key is not None and row[2 + len(stream_ids)] is not None:
+            stored = list(row[2 + len(stream_ids) :])
+            stored[2], stored[5] = json.loads(stored[2]), json.loads(stored[5])
+            return _replay(key, request.request_fingerprint, stored)
+        for item in appends:
+            actual = seen[item.stream_id]
+            if item.expected_version is not None and item.expected_version != actual:
+                raise ConcurrencyConflict(item.stream_id, item.expected_version, actual)
+
+        now = self._now()
+        at = self._stored_time(now)
+        meta = canonical_json({**request.metadata.to_json(), "idempotency_key": key})
+        after_meta = f",{meta},{canonical_json(now.isoformat())}]"
+        versions = dict(seen)
+        rows: list[tuple[Any, ...]] = []
+        for item, data in zip(appends, encoded, strict=True):
+            stream, stream_json = item.stream_id, canonical_json(item.stream_id)
+            for new, data_json in zip(item.events, data, strict=True):
+                position += 1
+                versions[stream] += 1
+                tail = f"{canonical_json(new.type)},{new.schema_version},{data_json}{after_meta}"
+                previous = chain_hash(previous, position, stream_json, versions[stream], tail)
+                rows.append(
+                    (
+                        position,
+                        stream,
+                        versions[stream],
+                        new.type,
+                        new.schema_version,
+                        data_json,
+                        meta,
+                        at,
+                        previous,
+                        key,
+                    )
+                )
+        if rows:
+            cursor.executemany(_SQLITE_INSERT_EVENT, rows)
+            moved = [(stream, v) for stream, v in versions.items() if v != seen[stream]]
+            cursor.executemany(_SQLITE_MOVE_STREAM, moved)
+            cursor.execute(_SQLITE_MOVE_HEAD, (position, previous))
+        outcome = AppendResult(
+            versions, head_position + 1, position, False, dict(request.result or {})
+        )
+        if key is not None:
+            cursor.execute(
+                _SQLITE_INSERT_KEY,
+                (
+                    key,
+                    request.request_fingerprint,
+                    canonical_json(versions),
+                    outcome.first_position,
+                    outcome.last_position,
+                    canonical_json(outcome.result),
+                    at,
+                ),
+            )
+        return outcome
 
     def _append(
         self,
@@ -670,6 +782,38 @@ def _chained_rows(
                 }
             )
     return rows
+
+
+#: SQLite: the writes of an append, as `_append_locked_on_sqlite` runs them on the cursor.
+_SQLITE_INSERT_EVENT = (
+    "INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, "
+    "recorded_at, hash, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_MOVE_STREAM = (
+    "INSERT INTO streams (stream_id, version) VALUES (?, ?) "
+    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version"
+)
+_SQLITE_MOVE_HEAD = "UPDATE log_head SET position = ?, hash = ? WHERE id = 1"
+_SQLITE_INSERT_KEY = (
+    "INSERT INTO idempotency_keys (key, fingerprint, versions, first_position, last_position, "
+    "result, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sqlite_state_query(streams: int, with_key: bool) -> str:
+    """SQLite: `_state_query` as text for the cursor (head, each stream's version, the key)."""
+    columns = ["h.position", "h.hash"]
+    columns += ["(SELECT version FROM streams WHERE stream_id = ?)"] * streams
+    source = "log_head AS h"
+    if with_key:
+        columns += [f"k.{column.name}" for column in _KEY_COLUMNS]
+        source += " LEFT JOIN idempotency_keys AS k ON k.key = ?"
+    return f"SELECT {', '.join(columns)} FROM {source} WHERE h.id = 1"
+
+
+def _wrapped(error: sqlite3.Error, engine: Engine) -> BaseException:
+    """A driver error as SQLAlchemy raises it (IntegrityError, OperationalError, ...)."""
+    return DBAPIError.instance(None, None, error, sqlite3.Error, dialect=engine.dialect)
 
 
 def _state_query(streams: int, with_key: bool, *, locking: bool) -> Select[Any]:
