@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from events.domain import Side
 from workflow.phases import Phase
@@ -180,5 +180,9 @@ def _in_force(
                 ("employee", "manager"),
             )
     # On the day itself, not moved to a working day: the phase changes, nobody is disturbed.
-    start_of_day = datetime.combine(last, time(0), calendar.zone)
+    # Not before the day has begun in UTC either: the rules judge the deadline on that date
+    # (east of UTC, local midnight is still the day before, and the step would be refused).
+    start_of_day = max(
+        datetime.combine(last, time(0), calendar.zone), datetime.combine(last, time(0), UTC)
+    )
     add("evaluation.due", last.isoformat(), last, (), action=MARK_EVALUATION_DUE, at=start_of_day)

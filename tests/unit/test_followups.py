@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +15,8 @@ from tests.unit.builders import (
     at_phase,
     prepare,
 )
+from workflow.commands import MarkEvaluationDue
+from workflow.decide import decide
 from workflow.followups import (
     MARK_EVALUATION_DUE,
     RESTART,
@@ -92,7 +94,10 @@ def test_a_plan_in_force_has_quarterly_reviews_deadline_warnings_and_the_evaluat
     assert all(f.due_at.weekday() < 5 for f in warnings)
     (due,) = (f for f in found if f.kind == "evaluation.due")
     assert due.action == MARK_EVALUATION_DUE
-    assert due.due_at == datetime.combine(LAST_DEADLINE, datetime.min.time(), AMSTERDAM)
+    # at the start of the deadline day in UTC (01:00 in Amsterdam): the rules judge the date
+    # in UTC, so at local midnight (23:00 UTC the day before) it would be refused
+    assert due.due_at == datetime.combine(LAST_DEADLINE, datetime.min.time(), UTC)
+    assert decide(cycle.now, MarkEvaluationDue(), due.due_at)
 
 
 def test_unsigned_plan_reminds_only_the_missing_signer() -> None:
