@@ -7,6 +7,7 @@ chain, and no acknowledgement before the group's commit (checked by killing a wr
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -246,17 +247,22 @@ def test_close_writes_what_was_queued_and_refuses_what_comes_after(
     assert sql_store.head()[0] == 8
 
 
-def test_every_acknowledged_append_survives_a_kill_9(sql_store: SqlEventStore) -> None:
-    """A writing process is killed mid-flight: whatever it acknowledged is in the log."""
-    url = sql_store.engine.url.render_as_string(hide_password=False)
-    acknowledged: list[str] = []
-    with subprocess.Popen(
-        [sys.executable, "-m", "tests.support.group_writer", url, str(CLIENTS)],
+def writer_process(url: str, threads: int, *args: str) -> subprocess.Popen[str]:
+    """`tests.support.group_writer` in a process of its own: its own group-commit writer."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.group_writer", url, str(threads), *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-    ) as writer:
+    )
+
+
+def test_every_acknowledged_append_survives_a_kill_9(sql_store: SqlEventStore) -> None:
+    """A writing process is killed mid-flight: whatever it acknowledged is in the log."""
+    url = sql_store.engine.url.render_as_string(hide_password=False)
+    acknowledged: list[str] = []
+    with writer_process(url, CLIENTS) as writer:
         assert writer.stdout is not None
         deadline = time.monotonic() + 60
         while len(acknowledged) < 300 and time.monotonic() < deadline:
@@ -281,6 +287,40 @@ def test_every_acknowledged_append_survives_a_kill_9(sql_store: SqlEventStore) -
         assert verify_chain(log, store.head()).ok
     finally:
         engine.dispose()
+
+
+def test_several_processes_each_grouping_keep_one_gapless_order(
+    sql_store: SqlEventStore,
+) -> None:
+    """Web processes side by side, each with its own group writer, on one database: a reader
+    never steps over a position, every acknowledged append is in the log, the chain holds."""
+    url = sql_store.engine.url.render_as_string(hide_password=False)
+    processes, threads, appends = 3, 4, 25
+    with polling(sql_store) as reader:
+        writers = [
+            writer_process(url, threads, f"process-{n}", str(appends)) for n in range(processes)
+        ]
+        outputs = [writer.communicate(timeout=120)[0] for writer in writers]
+        total = processes * threads * appends
+        assert reader.wait_for(total, timeout=20)
+        seen = reader.finish()
+
+    assert [writer.returncode for writer in writers] == [0] * processes
+    acknowledged = [line.split() for output in outputs for line in output.splitlines()]
+    assert len(acknowledged) == total
+    log = list(sql_store.read_all())
+    assert seen == [e.position for e in log] == list(range(1, total + 1)), "a gap in the order"
+    assert {(stream, int(version)) for stream, version in acknowledged} == {
+        (e.stream_id, e.version) for e in log
+    }
+    assert assert_streams_contiguous(log) == {
+        f"process-{p}-{t}": appends for p in range(processes) for t in range(threads)
+    }
+    assert_chain(log, sql_store)
+    assert verify_chain(log, sql_store.head()).ok
+    # Appends from different processes interleave in the log: they really ran side by side.
+    owners = [e.stream_id.split("-")[1] for e in log]
+    assert sum(a != b for a, b in itertools.pairwise(owners)) > processes
 
 
 def test_pop_group_commit_wires_the_store_and_close_stops_it(tmp_path: Path) -> None:
