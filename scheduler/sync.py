@@ -121,16 +121,29 @@ def _refresh(
             table.c.cycle_id.in_(list(wanted))
         )
     ).all()
-    for row in rows:  # who is to be reminded can change (a new manager must sign too)
+    fired = {key for state in states for key in state.fired_followups}
+    for row in rows:
         followup = wanted[row.cycle_id].get(row.key)
-        if row.status == PENDING and followup and list(followup.recipients) != row.recipients:
+        if followup is None:
+            continue
+        if row.status == MOOT and row.key not in fired:
+            # Implied again: a revised plan, signed anew, keeps its last deadline (the same
+            # evaluation.due key) and goals; a moot row would never fire.
+            connection.execute(
+                update(table)
+                .where(table.c.key == row.key, table.c.status == MOOT)
+                .values(
+                    status=PENDING, due_at=followup.due_at, recipients=list(followup.recipients)
+                )
+            )
+        elif row.status == PENDING and list(followup.recipients) != row.recipients:
+            # who is to be reminded can change (a new manager must sign too)
             connection.execute(
                 update(table)
                 .where(table.c.key == row.key)
                 .values(recipients=list(followup.recipients))
             )
     existing = {row.key for row in rows}
-    fired = {key for state in states for key in state.fired_followups}
     new_rows = [
         {
             "key": f.key,

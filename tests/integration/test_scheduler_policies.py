@@ -106,6 +106,32 @@ def test_a_cycle_runs_to_its_restart_under_the_policy_model(
         assert all(len(types) == 2 and types[-1] == "FollowUpFired" for types in acted.values())
 
 
+def test_a_revised_plan_keeping_its_last_deadline_is_still_moved_to_evaluation(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(START)
+    with wired(database_url("sqlite", tmp_path, None), clock) as app:
+        cycle = _walk_to_evaluation(app, clock)
+        build_scheduler(app).tick()  # evaluation.due is pending for 30 September
+        # When the plan is revised (same goal, same deadline) and signed again weeks later
+        clock.advance(timedelta(days=40))
+        revised = GoalDraft(
+            "Excel",
+            "Cursus en oefenopdrachten",
+            "Rapporten maken",
+            date(2026, 9, 30),
+            Support(own_hours=16),
+            goal_id="g1",
+        )
+        app.commands.handle(HR, cycle, DraftPlan((revised,)))
+        build_scheduler(app).tick()  # in agreement: the evaluation is not due, the row moot
+        app.commands.handle(HR, cycle, SignPlan(Side.EMPLOYEE))
+        app.commands.handle(HR, cycle, SignPlan(Side.MANAGER))
+        # Then on the deadline the scheduler still moves it to evaluation
+        _run_days(app, clock, datetime(2026, 10, 2, tzinfo=UTC), timedelta(days=3))
+        assert app.repository.cycle(cycle).phase is Phase.EVALUATION
+
+
 def _acting_appends(app: Popcycle, cycle_id: str) -> dict[str, list[str]]:
     """For each follow-up that acted on the cycle: the event types of the append it was in."""
     events = list(app.store.read_stream(f"cycle-{cycle_id}"))
