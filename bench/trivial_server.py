@@ -26,6 +26,10 @@ def trivial_app() -> Flask:
     app = Flask("trivial")
     numbers = itertools.count(1)  # next() on a count is atomic under the GIL
 
+    @app.get("/healthz")
+    def healthz() -> ResponseReturnValue:
+        return jsonify(status="ok")
+
     @app.post("/api/cycles")
     def start() -> ResponseReturnValue:
         request.get_json()
