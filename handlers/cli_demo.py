@@ -2,44 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import click
 
-from handlers.bootstrap import bootstrap
 from handlers.cli_context import Context, pass_context
-from handlers.clock import MovableClock
-from handlers.demo import SPAN_DAYS, seed_demo
+from handlers.demo import DEMO_CLOCK_HOOKS, run_demo
 
 
 @click.command("demo")
 @click.option("--employees", default=24, show_default=True, type=click.IntRange(1, 1_000_000))
-@click.option("--managers", default=4, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--managers",
+    type=click.IntRange(1, 100_000),
+    help="How many managers (default: one per 8 employees).",
+)
 @click.option("--seed", default=2026, show_default=True, help="Same seed, same organisation.")
 @pass_context
-def demo(context: Context, employees: int, managers: int, seed: int) -> None:
-    """Seed a demo organisation: cycles in every phase, with a year of history."""
-    now = context.app.clock()
-    clock = MovableClock(now - timedelta(days=SPAN_DAYS))
-    app = bootstrap(context.settings, clock)
-    try:
-        with click.progressbar(length=1, label="seeding demo cycles", file=None) as bar:
+def demo(context: Context, employees: int, managers: int | None, seed: int) -> None:
+    """Seed a demo organisation: three years of POP cycles, today in every phase.
 
-            def progress(done: int, total: int) -> None:
-                bar.length = total
-                bar.update(done - bar.pos)
+    The scheduler, when installed, fires its follow-ups along the demo's time.
+    """
+    with click.progressbar(length=1, label="seeding demo cycles", file=None) as bar:
 
-            sent = seed_demo(
-                app.commands,
-                clock,
-                employees=employees,
-                managers=managers,
-                seed=seed,
-                until=now,
-                progress=progress,
-            )
-    finally:
-        app.close()
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        report = run_demo(
+            context.settings,
+            context.app.clock(),
+            employees=employees,
+            managers=managers,
+            seed=seed,
+            hooks=DEMO_CLOCK_HOOKS,
+            progress=progress,
+        )
     click.echo(
-        f"demo organisation ready: {managers} managers, {employees} employees, {sent} cycle steps"
+        f"demo organisation ready: {employees} employees, {report.steps} cycle steps, "
+        f"{report.followups} follow-ups fired"
     )
+    if report.refused:
+        click.echo(f"{report.refused} demo steps were refused (see the log)", err=True)

@@ -16,8 +16,10 @@ from typing import IO
 import click
 
 from handlers.cli_context import Context, pass_context
+from handlers.demo import DEMO_CLOCK_HOOKS
 from handlers.parsing import parse_date
 from scheduler.delivery import list_outbox, retry_dead
+from scheduler.demo import demo_tick
 from scheduler.population import cycles_with_quadrants, latest_cycles
 from scheduler.runner import SchedulerService, build_scheduler
 from scheduler.tables import DEAD, PENDING, SENT
@@ -156,5 +158,8 @@ def outbox_retry(context: Context, message_ids: tuple[str, ...], all_dead: bool)
         )
     click.echo(f"{retried} dead letters queued again")
 
+
+# `pop demo` runs the scheduler along its clock (handlers/ cannot import scheduler/).
+DEMO_CLOCK_HOOKS.append(demo_tick)
 
 commands = [scheduler_command, simulate_command, overdue_command, outbox_group]

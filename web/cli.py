@@ -9,7 +9,6 @@ package: handlers/ never imports it).
 from __future__ import annotations
 
 import signal
-from datetime import timedelta
 from types import FrameType
 
 import click
@@ -17,13 +16,13 @@ import structlog
 
 from events.migrate import upgrade
 from handlers.actor import Role
-from handlers.bootstrap import Popcycle, bootstrap
+from handlers.bootstrap import Popcycle
 from handlers.cli_context import Context, pass_context
-from handlers.clock import MovableClock
-from handlers.demo import SPAN_DAYS, seed_demo
+from handlers.demo import run_demo
 from handlers.projections.service import ProjectionService
 from handlers.services import BACKGROUND_SERVICES, BackgroundService
 from handlers.tokens import TokenStore
+from scheduler.demo import demo_tick
 from scheduler.runner import SchedulerService
 from web.app import create_app
 from web.server import WsgiServer
@@ -39,13 +38,7 @@ def seed_demo_if_empty(popcycle: Popcycle) -> bool:
     """Fill an empty database with the demo organisation; False if it already held events."""
     if popcycle.store.head()[0] > 0:
         return False
-    now = popcycle.clock()
-    clock = MovableClock(now - timedelta(days=SPAN_DAYS))
-    seeding = bootstrap(popcycle.settings, clock)
-    try:
-        seed_demo(seeding.commands, clock, until=now)
-    finally:
-        seeding.close()
+    run_demo(popcycle.settings, popcycle.clock(), hooks=[demo_tick])
     return True
 
 
