@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, MetaData, Table
 
+from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
 from handlers.projections.schema import read_model_metadata
 
@@ -30,13 +31,20 @@ class BoundProjection(Protocol):
         ...
 
     def apply(
-        self, connection: Connection, changes: Sequence[Change], *, fresh: bool = False
+        self,
+        connection: Connection,
+        changes: Sequence[Change],
+        *,
+        fresh: bool = False,
+        cache: ProjectionCache | None = None,
     ) -> None:
         """Fold the batch into the tables; the caller commits.
 
         Batches come in position order, or — in a rebuild's pass `by_stream` — as whole
         streams in stream order, and then `fresh` says that no row of those streams exists yet
-        (nothing to load).
+        (nothing to load). `cache`: the rows as the previous batch left them (a live
+        catch-up's, `cache.py`), to look rows up in before the database, and to stage the
+        batch's rows in.
         """
         ...
 

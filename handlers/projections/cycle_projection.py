@@ -18,6 +18,7 @@ from events.personal import ERASED
 from handlers.projections import budgets as pob
 from handlers.projections import cycles, goals
 from handlers.projections.base import Projection, RebuildPass
+from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
 from handlers.projections.due import due_rows, due_table, next_followup
 from handlers.projections.rows import Key, RowSet
@@ -39,9 +40,14 @@ class CycleTables:
         return (self.cycles, self.goals, self.due, self.budgets)
 
     def apply(
-        self, connection: Connection, changes: Sequence[Change], *, fresh: bool = False
+        self,
+        connection: Connection,
+        changes: Sequence[Change],
+        *,
+        fresh: bool = False,
+        cache: ProjectionCache | None = None,
     ) -> None:
-        _Batch(self, connection).run(changes, fresh=fresh)
+        _Batch(self, connection, cache).run(changes, fresh=fresh)
 
     def finish(self, connection: Connection) -> None:
         """Nothing left aside: every batch settles its own rows."""
@@ -69,13 +75,16 @@ class _Batch:
     computed from the loaded row; only the difference to its state after the batch is written.
     """
 
-    def __init__(self, tables: CycleTables, connection: Connection) -> None:
+    def __init__(
+        self, tables: CycleTables, connection: Connection, cache: ProjectionCache | None
+    ) -> None:
         self.tables = tables
         self.connection = connection
-        self.cycle_rows = RowSet(tables.cycles, connection)
-        self.goal_rows = RowSet(tables.goals, connection)
-        self.due_rows = RowSet(tables.due, connection)
-        self.ledger = pob.Ledger(RowSet(tables.budgets, connection))
+        self.cache = cache
+        self.cycle_rows = RowSet(tables.cycles, connection, cache)
+        self.goal_rows = RowSet(tables.goals, connection, cache)
+        self.due_rows = RowSet(tables.due, connection)  # never read: derived from the cycle
+        self.ledger = pob.Ledger(RowSet(tables.budgets, connection, cache))
         self.folds: dict[str, cycles.CycleFold] = {}
         self.before: dict[str, tuple[pob.Share, set[Key]]] = {}
         self.goal_keys: dict[str, set[Key]] = {}
@@ -96,6 +105,7 @@ class _Batch:
             # A cycle that starts in this batch has no rows yet (its start is its first event
             # and the checkpoint is below it): nothing to load, everything to derive.
             self._load({key: level for key, level in levels.items() if key not in started})
+            self.goal_rows.none_stored("cycle_id", started)
         forgotten: set[str] = set()
         for change in changes:
             if change.stream_id.startswith(EMPLOYEE_PREFIX):
@@ -155,6 +165,8 @@ class _Batch:
             if fold.row["employee_id"] in employee_ids:
                 goals.erase(fold.goals)
         table = self.tables.goals
+        if self.cache is not None:  # rows of cycles this batch did not load change below
+            self.cache.stale()
         self.connection.execute(
             update(table).where(table.c.employee_id.in_(sorted(employee_ids))).values(title=ERASED)
         )

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, MetaData, Table
 
 from handlers.projections import employees, managers
 from handlers.projections.base import Projection, RebuildPass
+from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
 from handlers.projections.cycles import CYCLE_PREFIX
 from handlers.projections.rows import Row, RowSet
@@ -32,9 +33,14 @@ class PeopleTables:
         return (self.employees, self.managers)
 
     def apply(
-        self, connection: Connection, changes: Sequence[Change], *, fresh: bool = False
+        self,
+        connection: Connection,
+        changes: Sequence[Change],
+        *,
+        fresh: bool = False,
+        cache: ProjectionCache | None = None,
     ) -> None:
-        people = RowSet(self.employees, connection)
+        people = RowSet(self.employees, connection, cache)
         person_ids = {
             c.stream_id[len(EMPLOYEE_PREFIX) :]
             for c in changes
@@ -78,7 +84,7 @@ class PeopleTables:
             for manager in (managers_before.get(person_id), row["manager_id"])
             if manager is not None
         }
-        counts = RowSet(self.managers, connection)
+        counts = RowSet(self.managers, connection, cache)
         managers.recount(connection, self.employees, counts, affected)
         counts.flush()
 

@@ -19,11 +19,14 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Float, Table
 
 from events.schema import UTCDateTime
+
+if TYPE_CHECKING:
+    from handlers.projections.cache import ProjectionCache
 
 Row = dict[str, Any]
 #: A row's primary key: the value itself for a one-column key, else a tuple of the values.
@@ -150,16 +153,26 @@ def codec(table: Table, dialect: Dialect) -> TableCodec:
 
 
 class RowSet:
-    """The rows of `table` a batch has seen, keyed by primary key."""
+    """The rows of `table` a batch has seen, keyed by primary key.
 
-    def __init__(self, table: Table, connection: Connection) -> None:
+    With a `cache` (a live catch-up's, `cache.py`), lookups it can answer in full are taken
+    from it, and `flush` stages the batch's rows for it (the runner commits them to it once
+    the transaction has).
+    """
+
+    def __init__(
+        self, table: Table, connection: Connection, cache: ProjectionCache | None = None
+    ) -> None:
         self.table = table
         self.connection = connection
+        self.cache = None if cache is None else cache.table(table)
         self.codec = codec(table, connection.dialect)
         self.key_columns = self.codec.key_columns
         self.key_of: Callable[[Row], Key] = itemgetter(*self.key_columns)
         self._rows: dict[Key, Row] = {}
         self._loaded: dict[Key, Row] = {}
+        #: column → values whose rows were all read from the database (for the cache).
+        self._complete: dict[str, set[Any]] = {}
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -167,12 +180,25 @@ class RowSet:
         """Load the rows whose `column` is one of `values`; return them (as held in memory)."""
         if not values:
             return []
+        found: list[Row] = []
+        if self.cache is not None:
+            missing, cached = self.cache.split(column, values)
+            self._take(cached, found)
+            if not missing:
+                return found
+            self._complete.setdefault(column, set()).update(missing)
+            values = missing
         result = self.connection.exec_driver_sql(
             self.codec.select_in(column), (self.codec.in_parameter(values),)
         )
-        found: list[Row] = []
-        for record in result.fetchall():
-            row = self.codec.decode(record)
+        decode = self.codec.decode
+        self._take([decode(record) for record in result.fetchall()], found)
+        return found
+
+    def _take(self, stored: list[Row], found: list[Row]) -> None:
+        """Hold `stored` rows (as they are in the database) unless held already; add the rows
+        as held in memory (changed, perhaps) to `found`."""
+        for row in stored:
             key = self.key_of(row)
             if key not in self._loaded:
                 self._loaded[key] = row
@@ -180,7 +206,11 @@ class RowSet:
             current = self._rows.get(key)
             if current is not None:
                 found.append(current)
-        return found
+
+    def none_stored(self, column: str, values: Collection[Any]) -> None:
+        """No stored row has `column` in `values` (the caller knows): the cache may say so."""
+        if self.cache is not None and values:
+            self._complete.setdefault(column, set()).update(values)
 
     def assume(self, rows: Iterable[Row]) -> None:
         """Treat `rows` as stored without reading them (the caller knows they are)."""
@@ -230,8 +260,10 @@ class RowSet:
             connection.exec_driver_sql(codec.update_sql(columns), params)
         if inserts:
             connection.exec_driver_sql(codec.insert_sql, inserts)
+        if self.cache is not None:
+            self.cache.stage((self._loaded, self._rows, self._complete))
         # A RowSet lives for one batch: after the flush it is discarded, not reused.
-        self._loaded = self._rows = {}
+        self._loaded, self._rows, self._complete = {}, {}, {}
         return len(inserts) + sum(len(p) for p in updates.values()) + len(deletes)
 
     def _bound_key(self, key: Key) -> list[Any]:

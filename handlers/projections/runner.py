@@ -18,10 +18,16 @@ step 2 is committed and visible.
 
 The batch is bounded (`batch_size` events), so memory stays flat however long the log is, and a
 transaction never holds SQLite's write lock for long.
+
+Between its batches a runner keeps the rows they touched (`cache.py`), tagged with the
+checkpoint (position and `updated_at`) its last batch committed: a batch that finds the
+checkpoint locked at exactly that tag reads rows from memory instead of the database; any
+other tag (another worker, a rebuild's swap, a reset) and the cache is emptied first.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from events.database import write_transaction
 from events.sealing import KeyRing
 from handlers.projections.base import BoundProjection, Projection
+from handlers.projections.cache import DEFAULT_CAPACITY, ProjectionCache, Tag
 from handlers.projections.changes import HEAD_QUERY, changes_query, read_changes
 from handlers.projections.schema import checkpoints_table
 
@@ -87,22 +94,30 @@ def ensure_checkpoint(connection: Connection, name: str) -> None:
 
 def lock_checkpoint(connection: Connection, name: str) -> int:
     """The checkpoint's position, locked until the transaction ends."""
-    query = select(_checkpoint.position).where(_checkpoint.name == name)
+    return lock_checkpoint_tag(connection, name)[0]
+
+
+def lock_checkpoint_tag(connection: Connection, name: str) -> Tag:
+    """The checkpoint's position and when it was moved, locked until the transaction ends."""
+    query = select(_checkpoint.position, _checkpoint.updated_at).where(_checkpoint.name == name)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()
-    position = connection.execute(query).scalar()
-    if position is None:
+    found = connection.execute(query).first()
+    if found is None:
         ensure_checkpoint(connection, name)
-        position = connection.execute(query).scalar_one()
-    return int(position)
+        found = connection.execute(query).one()
+    return int(found[0]), found[1]
 
 
-def move_checkpoint(connection: Connection, name: str, position: int) -> None:
+def move_checkpoint(connection: Connection, name: str, position: int) -> Tag:
+    """Move the checkpoint; returns its new tag (position, when)."""
+    now = datetime.now(UTC)
     connection.execute(
         update(checkpoints_table)
         .where(_checkpoint.name == name)
-        .values(position=position, updated_at=datetime.now(UTC))
+        .values(position=position, updated_at=now)
     )
+    return position, now
 
 
 def read_checkpoints(connection: Connection) -> dict[str, int]:
@@ -111,7 +126,11 @@ def read_checkpoints(connection: Connection) -> dict[str, int]:
 
 
 class Runner:
-    """Applies one projection's batches on one engine (thread-safe: no state between calls)."""
+    """Applies one projection's batches on one engine.
+
+    Thread-safe: its batches take turns on a lock (they would wait for each other on the
+    checkpoint's lock anyway), so the row cache is only ever used by one batch at a time.
+    """
 
     def __init__(
         self,
@@ -120,6 +139,7 @@ class Runner:
         keys: KeyRing,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        cache_rows: int = DEFAULT_CAPACITY,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -128,13 +148,21 @@ class Runner:
         self.keys = keys
         self.batch_size = batch_size
         self._query = changes_query(projection.event_types)
+        self._cache = ProjectionCache(cache_rows)
+        self._turn = threading.Lock()
 
     def apply_next(
-        self, connection: Connection, bound: BoundProjection, after: int, until: int
+        self,
+        connection: Connection,
+        bound: BoundProjection,
+        after: int,
+        until: int,
+        cache: ProjectionCache | None = None,
     ) -> tuple[int, int]:
         """Apply the next batch after `after` (≤ `until`) on `bound`: (applied, new position).
 
         The caller holds the transaction; the new position is `until` once nothing is left.
+        `cache`: the live tables' row cache, begun at the checkpoint `after`.
         """
         changes = read_changes(
             connection,
@@ -144,7 +172,7 @@ class Runner:
             keys=self.keys,
         )
         if changes:
-            bound.apply(connection, changes)
+            bound.apply(connection, changes, cache=cache)
         if len(changes) < self.batch_size:
             return len(changes), until
         return len(changes), changes[-1].position
@@ -152,13 +180,22 @@ class Runner:
     def run_batch(self) -> BatchOutcome:
         """One transaction: lock the checkpoint, apply the next batch, move the checkpoint."""
         name = self.projection.name
-        with write_transaction(self.engine) as connection:
-            position = lock_checkpoint(connection, name)
-            head = int(connection.execute(HEAD_QUERY).scalar() or 0)
-            if position >= head:
-                return BatchOutcome(0, position, head)
-            applied, moved = self.apply_next(connection, self.projection.live, position, head)
-            move_checkpoint(connection, name, moved)
+        with self._turn:
+            try:
+                with write_transaction(self.engine) as connection:
+                    tag = lock_checkpoint_tag(connection, name)
+                    cache = self._cache.begin(tag)
+                    position = tag[0]
+                    head = int(connection.execute(HEAD_QUERY).scalar() or 0)
+                    if position >= head:
+                        return BatchOutcome(0, position, head)
+                    live = self.projection.live
+                    applied, moved = self.apply_next(connection, live, position, head, cache)
+                    tag = move_checkpoint(connection, name, moved)
+            except BaseException:
+                self._cache.clear()  # rolled back, or not known to have committed
+                raise
+            self._cache.commit(tag)  # only now are the batch's rows the database's
         return BatchOutcome(applied, moved, head)
 
     def catch_up(self, *, budget_seconds: float | None = None) -> CatchUpOutcome:

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from events.schema import UTCDateTime
 from handlers.projections import cycles
 from handlers.projections.base import Projection, RebuildPass
+from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
 from handlers.projections.rows import Row, RowSet
 from handlers.projections.schema import ID_LENGTH
@@ -175,9 +176,14 @@ class SummaryTables:
         return (self.people, self.cycles, self.counts)
 
     def apply(
-        self, connection: Connection, changes: Sequence[Change], *, fresh: bool = False
+        self,
+        connection: Connection,
+        changes: Sequence[Change],
+        *,
+        fresh: bool = False,
+        cache: ProjectionCache | None = None,
     ) -> None:
-        _Batch(self, connection).run(changes, fresh=fresh)
+        _Batch(self, connection, cache).run(changes, fresh=fresh)
 
     def finish(self, connection: Connection) -> None:
         """Count every cycle afresh from `summary_cycles` (a rebuild's `fresh` batches leave
@@ -202,10 +208,12 @@ class SummaryTables:
 class _Batch:
     """One batch: load the people and cycles it touches, fold, move the counts by the difference."""
 
-    def __init__(self, tables: SummaryTables, connection: Connection) -> None:
-        self.people = RowSet(tables.people, connection)
-        self.cycles = RowSet(tables.cycles, connection)
-        self.counts = RowSet(tables.counts, connection)
+    def __init__(
+        self, tables: SummaryTables, connection: Connection, cache: ProjectionCache | None
+    ) -> None:
+        self.people = RowSet(tables.people, connection, cache)
+        self.cycles = RowSet(tables.cycles, connection, cache)
+        self.counts = RowSet(tables.counts, connection, cache)
         self.persons: dict[str, Row] = {}
         self.held: dict[str, Row] = {}
         self.by_employee: dict[str, list[Row]] = {}
