@@ -38,7 +38,7 @@ from workflow.commands import (
     SubmitPreparation,
 )
 from workflow.decide import decide, start_next_cycle
-from workflow.employee import EmployeeState, RegisterEmployee, decide_register
+from workflow.employee import EmployeeState, RegisterEmployee, decide_register, evolve_employee
 from workflow.errors import DomainError
 from workflow.phases import Phase
 from workflow.state import CycleState, evolve
@@ -109,6 +109,7 @@ class CommandHandler:
         self._clock = clock
         self._new_id = id_factory
         # Aggregates and keys seen last: they spare a read per command (see handlers/cache.py).
+        # Cycles by cycle id, people by stream name.
         self._cycles: LruCache[CycleState] = LruCache(cache_size)
         self._people: LruCache[EmployeeState] = LruCache(cache_size)
         self._keys: LruCache[bytes] = LruCache(cache_size)
@@ -130,13 +131,13 @@ class CommandHandler:
         if (earlier := self._replay(idempotency_key, key_print)) is not None:
             return earlier
         if command.manager_id is not None:
-            self._repository.employee(command.manager_id, "manager_id")
+            self._employee(command.manager_id, "manager_id", fresh=False)
         stream = employee_stream(command.employee_id)
         version = self._store.stream_version(stream)
         state = self._repository.employee(command.employee_id, "employee_id") if version else None
         events = decide_register(state, command, self._clock())
         result = CommandResult(None, command.employee_id, None, len(events))
-        return self.append_writes(
+        outcome = self.append_writes(
             [Write(stream, list(events), 0, command.employee_id)],
             actor,
             idempotency_key=idempotency_key,
@@ -144,6 +145,9 @@ class CommandHandler:
             result=result,
             kind="register",
         )
+        if not outcome.replayed:
+            self._people.put(stream, _fold_employee(None, events))
+        return outcome
 
     def handle_employee(
         self,
@@ -197,22 +201,28 @@ class CommandHandler:
         key_print = fingerprint("start", None, request)
         if (earlier := self._replay(idempotency_key, key_print)) is not None:
             return earlier
+        fresh = False
         for _attempt in range(MAX_ATTEMPTS):
-            employee = self._repository.employee(employee_id, "employee_id")
-            self._repository.employee(manager_id, "manager_id")
-            self._refuse_second_open_cycle(employee.latest_cycle_id)
+            employee = self._employee(employee_id, "employee_id", fresh=fresh)
+            self._employee(manager_id, "manager_id", fresh=fresh)  # exists (for ever, once it did)
+            try:
+                self._refuse_second_open_cycle(employee.latest_cycle_id)
+            except DomainError:
+                if fresh:
+                    raise
+                fresh = True  # the cached person may be stale: judge again on the log itself
+                continue
             cycle_id = self._new_id()
             now = self._clock()
             command = StartCycle(cycle_id, employee_id, manager_id, reason, interview_at)
             events = decide(None, command, now)
             opened = CycleOpened(cycle_id, now)
             result = CommandResult(cycle_id, employee_id, Phase.INVITATION.value, len(events))
+            stream = employee_stream(employee_id)
             try:
-                return self.append_writes(
+                outcome = self.append_writes(
                     [
-                        Write(
-                            employee_stream(employee_id), [opened], employee.version, employee_id
-                        ),
+                        Write(stream, [opened], employee.version, employee_id),
                         Write(cycle_stream(cycle_id), list(events), 0, employee_id),
                     ],
                     actor,
@@ -222,8 +232,26 @@ class CommandHandler:
                     kind="start",
                 )
             except ConcurrencyConflict:
+                fresh = True
                 continue
+            if not outcome.replayed:
+                self._people.put(stream, evolve_employee(employee, opened))
+                self._cycles.put(cycle_id, _fold(None, events))
+            return outcome
         raise DomainError("the employee's record kept changing; try again")
+
+    def _employee(self, employee_id: str, field: str, *, fresh: bool) -> EmployeeState:
+        """The person from the cache (unless `fresh`), else from the log.
+
+        A cached person only proposes an append at its version: if the stream moved on, the
+        append conflicts and the caller loads it again (as for cycles, see handlers/cache.py).
+        """
+        stream = employee_stream(employee_id)
+        state = None if fresh else self._people.get(stream)
+        if state is None:
+            state = self._repository.employee(employee_id, field)
+            self._people.put(stream, state)
+        return state
 
     def _refuse_second_open_cycle(self, latest_cycle_id: str | None) -> None:
         if latest_cycle_id is None:
@@ -291,7 +319,7 @@ class CommandHandler:
     def forget_cached(self, employee_id: str) -> None:
         """Drop what this process remembers of a person (after a GDPR erasure)."""
         self._keys.drop(employee_id)
-        self._people.drop(employee_id)
+        self._people.drop(employee_stream(employee_id))
 
     def restart(
         self,
@@ -392,6 +420,8 @@ class CommandHandler:
             causation_id=self._new_id(),
             correlation_id=correlation_id,
         )
+        for write in writes:  # a person written here is stale in the cache (callers put it back)
+            self._people.drop(write.stream)
         outcome = self._store.append(
             appends,
             metadata,
@@ -448,9 +478,19 @@ class Write:
     subject: str
 
 
-def _fold(state: CycleState, events: list[Any]) -> CycleState:
+def _fold(state: CycleState | None, events: list[Any]) -> CycleState:
     for event in events:
         state = evolve(state, event)
+    if state is None:
+        raise ValueError("no events to fold")
+    return state
+
+
+def _fold_employee(state: EmployeeState | None, events: list[Any]) -> EmployeeState:
+    for event in events:
+        state = evolve_employee(state, event)
+    if state is None:
+        raise ValueError("no events to fold")
     return state
 
 

@@ -9,6 +9,7 @@ import pytest
 from events.domain import Reason, Side
 from events.keyring import InMemoryKeyRing
 from events.memory import InMemoryEventStore
+from events.records import StoredEvent
 from handlers.actor import Actor, Role
 from handlers.commands import CommandHandler
 from handlers.repository import Repository
@@ -66,3 +67,46 @@ def test_a_real_refusal_still_refuses(
     first, _second, _clock, cycle = two_processes
     with pytest.raises(DomainError, match="schedule the interview before"):
         first.handle(HR, cycle, RecordInterviewHeld())
+
+
+def test_a_stale_cached_person_cannot_open_a_second_cycle(
+    two_processes: tuple[CommandHandler, CommandHandler, FakeClock, str],
+) -> None:
+    first, second, _clock, _cycle = two_processes
+    first.register_employee(HR, RegisterEmployee("E2", "F", "f@example.nl", "M1"))  # cached
+    # Given the other process opens E2's cycle (first's cached E2 still has none)
+    opened = second.start_cycle(HR, "E2", "M1", Reason.PERIODIC).cycle_id
+    # When first starts one too, its cached version conflicts and it judges on the log
+    with pytest.raises(DomainError, match=f"already has an open cycle {opened}"):
+        first.start_cycle(HR, "E2", "M1", Reason.PERIODIC)
+
+
+class CountingStore(InMemoryEventStore):
+    """Counts the streams read, to see what the handler's caches spare."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.reads: list[str] = []
+
+    def read_stream(self, stream_id: str) -> list[StoredEvent]:
+        self.reads.append(stream_id)
+        return super().read_stream(stream_id)
+
+
+def test_a_warm_handler_starts_and_drives_a_cycle_without_reading_the_log() -> None:
+    clock = FakeClock(datetime(2026, 1, 5, 9, tzinfo=UTC))
+    store = CountingStore(clock)
+    repository = Repository(store, InMemoryKeyRing())
+    handler = CommandHandler(repository, clock)
+    handler.register_employee(HR, RegisterEmployee("M1", "M", "m@example.nl"))
+    handler.register_employee(HR, RegisterEmployee("E1", "E", "e@example.nl", "M1"))
+    store.reads.clear()
+
+    cycle = handler.start_cycle(HR, "E1", "M1", Reason.PERIODIC).cycle_id
+    assert cycle is not None
+    handler.handle(HR, cycle, SubmitPreparation(Side.EMPLOYEE, ("a",)))
+
+    assert store.reads == []
+    # The log agrees with what the handler kept: a second handler loads the same cycle.
+    fresh = CommandHandler(repository, clock)
+    assert fresh.handle(HR, cycle, SubmitPreparation(Side.MANAGER, ("b",))).version == 3
