@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,7 +41,7 @@ from events.database import write_transaction
 from events.sealing import KeyRing
 from handlers.projections.base import BoundProjection, Projection
 from handlers.projections.cache import DEFAULT_CAPACITY, ProjectionCache, Tag
-from handlers.projections.changes import HEAD_QUERY, changes_query, read_changes
+from handlers.projections.changes import HEAD_QUERY, Change, changes_query, read_changes
 from handlers.projections.schema import checkpoints_table
 
 #: Events per catch-up transaction: big enough to amortise the commit and the reloading of the
@@ -177,6 +179,25 @@ class Runner:
             return len(changes), until
         return len(changes), changes[-1].position
 
+    def apply_share(
+        self,
+        connection: Connection,
+        changes: Sequence[Change],
+        *,
+        after: int,
+        end: int,
+        cache: ProjectionCache,
+    ) -> int | None:
+        """Apply this projection's share of a group's batch (events up to `end`): those of its
+        types after its checkpoint `after`. None: the checkpoint is at or past `end` already."""
+        if after >= end:
+            return None
+        types = self.projection.event_types
+        mine = [c for c in changes if c.position > after and c.type in types]
+        if mine:
+            self.projection.live.apply(connection, mine, cache=cache)
+        return len(mine)
+
     def run_batch(self) -> BatchOutcome:
         """One transaction: lock the checkpoint, apply the next batch, move the checkpoint."""
         name = self.projection.name
@@ -216,3 +237,97 @@ class Runner:
                     outcome.head,
                     spent,
                 )
+
+
+class RunnerGroup:
+    """Catches several projections up with one read of the log per batch.
+
+    Each projection keeps its own checkpoint. One transaction locks them all (in name order, so
+    two groups never wait for each other crosswise), reads the events after the lowest one up
+    to the head once — decoded and unsealed once — hands each projection the events of its
+    types after its own checkpoint, and moves every checkpoint to the end of the batch. Exactly
+    once holds as for one runner: each checkpoint moves in the transaction that applied its
+    events, under its lock; the runners' caches follow the same rules (`Runner.run_batch`).
+    """
+
+    def __init__(self, runners: Sequence[Runner]) -> None:
+        if not runners:
+            raise ValueError("a group needs at least one runner")
+        self.runners = sorted(runners, key=lambda runner: runner.projection.name)
+        first = self.runners[0]
+        self.engine, self.keys = first.engine, first.keys
+        self.batch_size = min(runner.batch_size for runner in runners)
+        #: Events read per batch: enough that the projection with the largest share of them
+        #: applies about `batch_size` (what it would apply alone), at most twice `batch_size`.
+        self._limit = self.batch_size
+        projections = [runner.projection for runner in self.runners]
+        self._query = changes_query(frozenset().union(*(p.event_types for p in projections)))
+        self._personal = frozenset().union(*(p.personal_types for p in projections))
+
+    def run_batch(self) -> list[BatchOutcome]:
+        """One transaction for every projection of the group (outcomes in name order)."""
+        runners = self.runners
+        with ExitStack() as turns:
+            for runner in runners:
+                turns.enter_context(runner._turn)  # the group drives its runners' batches
+            try:
+                with write_transaction(self.engine) as connection:
+                    tags = [lock_checkpoint_tag(connection, r.projection.name) for r in runners]
+                    caches = [r._cache.begin(tag) for r, tag in zip(runners, tags, strict=True)]
+                    head = int(connection.execute(HEAD_QUERY).scalar() or 0)
+                    low = min(position for position, _at in tags)
+                    if low >= head:
+                        return [BatchOutcome(0, position, head) for position, _at in tags]
+                    limit = self._limit
+                    changes = read_changes(
+                        connection,
+                        self._query,
+                        {"after": low, "until": head, "limit": limit},
+                        personal=self._personal,
+                        keys=self.keys,
+                    )
+                    end = head if len(changes) < limit else changes[-1].position
+                    outcomes = []
+                    for index, runner in enumerate(runners):
+                        applied = runner.apply_share(
+                            connection, changes, after=tags[index][0], end=end, cache=caches[index]
+                        )
+                        if applied is not None:
+                            tags[index] = move_checkpoint(connection, runner.projection.name, end)
+                        outcomes.append(BatchOutcome(applied or 0, max(end, tags[index][0]), head))
+            except BaseException:
+                for runner in runners:
+                    runner._cache.clear()
+                raise
+            for runner, tag in zip(runners, tags, strict=True):
+                runner._cache.commit(tag)
+        largest = max(outcome.applied for outcome in outcomes)
+        if largest and len(changes) == limit:
+            share = self.batch_size * limit // largest
+            self._limit = min(max(share, self.batch_size), 2 * self.batch_size)
+        return outcomes
+
+    def catch_up(self, *, budget_seconds: float | None = None) -> list[CatchUpOutcome]:
+        """Run batches until every projection is at the head (or the time budget is spent)."""
+        started = time.monotonic()
+        applied = [0] * len(self.runners)
+        batches = 0
+        while True:
+            outcomes = self.run_batch()
+            batches += 1
+            for index, outcome in enumerate(outcomes):
+                applied[index] += outcome.applied
+            spent = time.monotonic() - started
+            done = all(outcome.caught_up for outcome in outcomes)
+            if done or (budget_seconds is not None and spent >= budget_seconds):
+                return [
+                    CatchUpOutcome(
+                        runner.projection.name,
+                        count,
+                        batches,
+                        outcome.position,
+                        outcome.head,
+                        spent,
+                    )
+                    for runner, count, outcome in zip(self.runners, applied, outcomes, strict=True)
+                ]

@@ -20,7 +20,7 @@ from handlers.clock import Clock, system_clock
 from handlers.projections import registry
 from handlers.projections.base import Projection
 from handlers.projections.rebuild import REBUILD_BATCH_SIZE, Progress, RebuildOutcome, rebuild
-from handlers.projections.runner import DEFAULT_BATCH_SIZE, CatchUpOutcome, Runner
+from handlers.projections.runner import DEFAULT_BATCH_SIZE, CatchUpOutcome, Runner, RunnerGroup
 from handlers.projections.status import Lag, lag
 
 log = structlog.get_logger(__name__)
@@ -78,6 +78,7 @@ class ProjectionService:
         self._runners = {
             p.name: Runner(engine, p, keys, batch_size=batch_size) for p in self.projections
         }
+        self._together = RunnerGroup(list(self._runners.values()))
 
     @classmethod
     def from_app(cls, app: Popcycle, *, batch_size: int | None = None) -> ProjectionService:
@@ -95,21 +96,15 @@ class ProjectionService:
             registry.projection(name)  # raises, naming the known ones
             raise ValueError(f"projection {name!r} is not served here")
         outcome = runner.catch_up(budget_seconds=budget_seconds)
-        if outcome.applied or not outcome.caught_up:
-            log.info(
-                "projection.caught_up" if outcome.caught_up else "projection.catching_up",
-                projection=name,
-                applied=outcome.applied,
-                batches=outcome.batches,
-                position=outcome.position,
-                head=outcome.head,
-                events_behind=max(0, outcome.head - outcome.position),
-                seconds=round(outcome.seconds, 3),
-            )
+        _log_outcome(outcome)
         return outcome
 
     def catch_up_all(self) -> list[CatchUpOutcome]:
-        return [self.catch_up(name) for name in self._runners]
+        """Bring every projection to the log head, reading the log once for all of them."""
+        outcomes = {o.name: o for o in self._together.catch_up()}
+        for outcome in outcomes.values():
+            _log_outcome(outcome)
+        return [outcomes[name] for name in self._runners]
 
     def lag(self) -> list[Lag]:
         """Each projection's lag now; also logged (ids and counts only, no personal data)."""
@@ -144,3 +139,18 @@ class ProjectionService:
             )
             done.append(outcome)
         return done
+
+
+def _log_outcome(outcome: CatchUpOutcome) -> None:
+    """A catch-up that did something, or is still behind, says so (lag in events and time)."""
+    if outcome.applied or not outcome.caught_up:
+        log.info(
+            "projection.caught_up" if outcome.caught_up else "projection.catching_up",
+            projection=outcome.name,
+            applied=outcome.applied,
+            batches=outcome.batches,
+            position=outcome.position,
+            head=outcome.head,
+            events_behind=max(0, outcome.head - outcome.position),
+            seconds=round(outcome.seconds, 3),
+        )
