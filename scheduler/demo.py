@@ -47,16 +47,16 @@ def demo_tick(app: Popcycle, clock: MovableClock) -> Tick:
 
 
 def _next_moment(now: datetime, calendar: Calendar) -> datetime:
-    """The next moment after `now` at which a follow-up can fall due: the send hour on a
-    working day, or the start of a day (locally or in UTC; the evaluation's, see
-    workflow.followups)."""
+    """The next moment after `now` at which a follow-up can fall due (workflow.followups):
+    the send hour of a working day, or the start of a day (an evaluation: local midnight, or
+    UTC midnight where that comes later)."""
     local = now.astimezone(calendar.zone).date()
-    day = now.astimezone(UTC).date()
-    candidates = [
-        datetime.combine(local + timedelta(days=days), at, calendar.zone)
-        for days in (0, 1)
-        for at in (time(0), time(calendar.send_hour))
-    ] + [datetime.combine(day + timedelta(days=days), time(0), UTC) for days in (0, 1)]
+    candidates: list[datetime] = []
+    for day in (local, local + timedelta(days=1)):
+        midnight = datetime.combine(day, time(0), calendar.zone)
+        candidates.append(max(midnight, datetime.combine(day, time(0), UTC)))
+        if calendar.is_working_day(day):
+            candidates.append(datetime.combine(day, time(calendar.send_hour), calendar.zone))
     return min(moment for moment in candidates if moment > now)
 
 
