@@ -252,6 +252,7 @@ def writer_process(url: str, threads: int, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.group_writer", url, str(threads), *args],
         cwd=ROOT,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -300,6 +301,13 @@ def test_several_processes_each_grouping_keep_one_gapless_order(
         writers = [
             writer_process(url, threads, f"process-{n}", str(appends)) for n in range(processes)
         ]
+        for writer in writers:  # all set up before any of them appends
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "ready\n"
+        for writer in writers:
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
         outputs = [writer.communicate(timeout=120)[0] for writer in writers]
         total = processes * threads * appends
         assert reader.wait_for(total, timeout=20)
@@ -318,7 +326,7 @@ def test_several_processes_each_grouping_keep_one_gapless_order(
     }
     assert_chain(log, sql_store)
     assert verify_chain(log, sql_store.head()).ok
-    # Appends from different processes interleave in the log: they really ran side by side.
+    # The processes' groups interleave in the log: they really ran side by side.
     owners = [e.stream_id.split("-")[1] for e in log]
     assert sum(a != b for a, b in itertools.pairwise(owners)) > processes
 

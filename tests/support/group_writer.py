@@ -7,7 +7,8 @@ at the expected version, and prints `stream version` for every append once `appe
 flushed at once. Without APPENDS it runs until killed: a test kills it with SIGKILL and then
 checks that every printed append is in the log. With APPENDS each thread stops after that many
 and the process exits once its writer has stopped: several of them side by side are several
-web processes, each with its own group writer, sharing one database.
+web processes, each with its own group writer, sharing one database. Such a process first
+prints `ready` and waits for a line on stdin, so that a test can start them all at once.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def main(url: str, threads: int, prefix: str = "writer", appends: int | None = N
                 sys.stdout.flush()
 
     workers = [threading.Thread(target=write, args=(n,), daemon=True) for n in range(threads)]
+    if appends is not None:
+        print("ready", flush=True)
+        sys.stdin.readline()
     for worker in workers:
         worker.start()
     for worker in workers:
