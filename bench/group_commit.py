@@ -95,6 +95,8 @@ class Measurement:
     #: work: inserts, the store, the command path, or the web servers), `clients` (the HTTP
     #: clients), `postgres` (the server and its backends), `machine` (everyone's, for the load).
     cpu: Mapping[str, float] = field(default_factory=dict)
+    #: PostgreSQL connections opened in the timed window (HTTP cases): each is a forked backend.
+    connections: int | None = None
 
     def cpu_per_command(self, party: str) -> float | None:
         """µs of CPU per command for `party` (None: not measured)."""
@@ -396,11 +398,12 @@ def http_clients(
         for server in running:
             meter.process("app", server.process.pid)
         meter.process("clients", os.getpid())
-        first = meter.sample()
+        first, sessions = meter.sample(), sessions_opened(url)
         started, finished, outcome = run_http_clients(
             running, token, workload, clients, run=f"http-{os.getpid()}-{time.time_ns()}"
         )
         cpu = (meter.sample() - first).seconds
+        connections = sessions_opened(url) - sessions - 1  # less the count's own
     if outcome.failures:
         raise AssertionError(
             f"{len(outcome.failures)} requests failed, e.g. {outcome.failures[:3]}"
@@ -408,7 +411,18 @@ def http_clients(
     if len(outcome.acks) != workload.commands:
         raise AssertionError(f"{len(outcome.acks)} acknowledged, not {workload.commands}")
     check_acknowledged(url, outcome.acks, before, events)
-    return Measurement(finished - started, events, len(outcome.acks), None, cpu)
+    return Measurement(finished - started, events, len(outcome.acks), None, cpu, connections)
+
+
+def sessions_opened(url: str) -> int:
+    """Connections ever opened to `url`'s database (PostgreSQL's statistics; this one too)."""
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            return int(connection.execute(text(query)).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def http_ceiling(
@@ -576,6 +590,8 @@ def run(database: Database, cases: list[Case], repeats: int) -> Results:
                 if measured.group_size
                 else ""
             )
+            if measured.connections is not None:
+                grouping += f", {measured.connections} PostgreSQL connections opened"
             progress(
                 f"[{database.name} repeat {repeat + 1}/{repeats}] {case.label}: "
                 f"{measured.commands} commands, {measured.events} events in "
