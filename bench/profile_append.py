@@ -4,8 +4,9 @@
 
 Three views of the same workload as `bench.append` (fresh database each):
 
-1. SQL statements, transactions and pool checkouts per command, counted with SQLAlchemy events
-   (on PostgreSQL every statement, BEGIN and COMMIT is one network round trip).
+1. SQL statements, BEGINs, COMMITs, round trips and pool checkouts per command, counted at
+   the driver (the store's hot statements bypass SQLAlchemy): SQLite's trace callback,
+   libpq's protocol trace on PostgreSQL.
 2. A split of wall time without a profiler: the store is wrapped so that its reads and its
    appends are timed; the rest is the handler's own work (decide, encode, fingerprint, fold),
    compared with one raw insert transaction measured right before.
@@ -19,17 +20,21 @@ from __future__ import annotations
 import argparse
 import cProfile
 import logging
+import os
 import pstats
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import structlog
+from psycopg import pq
 from sqlalchemy import Engine, event
 
 from bench.append import (
@@ -125,47 +130,108 @@ class TimedStore:
 
 
 class SqlCounter:
-    """Statements, BEGINs, COMMITs and pool checkouts per command kind."""
+    """Statements, BEGINs, COMMITs, round trips and pool checkouts per command kind.
 
-    def __init__(self, engine: Engine) -> None:
+    Counted at the driver, not with SQLAlchemy events, because the store's hot statements run
+    on the driver's own cursor: SQLite reports every statement it runs to a trace callback
+    (BEGIN and COMMIT included; an executemany counts once per row); on PostgreSQL libpq's
+    protocol trace shows what goes on the wire, and each Sync or simple Query is one round
+    trip.
+    """
+
+    def __init__(self, engine: Engine, folder: Path) -> None:
         self.current = "setup"
         self.counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.commands: Counter[str] = Counter()
-        event.listen(engine, "before_cursor_execute", self._statement)
-        event.listen(engine, "begin", self._begin)
-        event.listen(engine, "commit", self._commit)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._folder = folder
+        # dbapi connection id → the connection and its trace file (PostgreSQL only)
+        self._traced: dict[int, tuple[Any, BinaryIO | None]] = {}
+        self._statements: dict[str, str] = {}  # prepared statement name → its first word
+        self._read: dict[int, int] = {}  # how far each trace file was read
         event.listen(engine.pool, "checkout", self._checkout)
 
-    def _statement(self, *args: Any, **_: Any) -> None:
-        statement = str(args[2]).lstrip().split(None, 1)[0].upper()
-        self.counts[self.current]["statements"] += 1
-        self.counts[self.current][statement] += 1
-
-    def _begin(self, *_: Any) -> None:
-        self.counts[self.current]["transactions"] += 1
-
-    def _commit(self, *_: Any) -> None:
-        self.counts[self.current]["commits"] += 1
-
-    def _checkout(self, *_: Any) -> None:
+    def _checkout(self, dbapi_connection: Any, *_: Any) -> None:
         self.counts[self.current]["checkouts"] += 1
+        if id(dbapi_connection) in self._traced:
+            return
+        if self._sqlite:
+            dbapi_connection.set_trace_callback(self._sqlite_statement)
+            self._traced[id(dbapi_connection)] = (dbapi_connection, None)
+            return
+        trace = (self._folder / f"trace-{len(self._traced)}.txt").open("w+b")
+        self._traced[id(dbapi_connection)] = (dbapi_connection, trace)
+        self._trace(dbapi_connection, trace)
+
+    @staticmethod
+    def _trace(dbapi_connection: Any, trace: BinaryIO) -> None:
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(
+            pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE
+        )
+
+    def _count(self, sql: str) -> None:
+        kind = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
+        self.counts[self.current]["statements"] += 1
+        self.counts[self.current][kind] += 1
+
+    def _sqlite_statement(self, sql: str) -> None:
+        self._count(sql)
+
+    def _read_traces(self) -> None:
+        """PostgreSQL: count what the client sent since the last call (F lines of the trace)."""
+        for connection, trace in self._traced.values():
+            if trace is None:
+                continue
+            connection.pgconn.untrace()  # libpq buffers its trace: untracing flushes it
+            self._trace(connection, trace)
+            # libpq moves the file offset as it writes: read by position, what is new.
+            size = os.fstat(trace.fileno()).st_size
+            done = self._read.get(id(connection), 0)
+            self._read[id(connection)] = size
+            new = os.pread(trace.fileno(), size - done, done)
+            for line in new.decode("utf-8", "replace").splitlines():
+                parts = line.split("\t")  # F, length, message, its fields
+                if len(parts) < 3 or parts[0] != "F":
+                    continue
+                message, rest = parts[2], parts[3] if len(parts) > 3 else ""
+                if message == "Query":
+                    self._count(rest.strip().strip('"'))
+                    self.counts[self.current]["round trips"] += 1
+                elif message == "Sync":
+                    self.counts[self.current]["round trips"] += 1
+                elif message == "Parse":
+                    name, _, sql = rest.strip().partition(" ")
+                    self._statements[name] = sql.strip('" ')
+                elif message == "Bind":
+                    name = rest.strip().split(" ")[1]
+                    self._count(self._statements.get(name, "?"))
 
     def next_command(self, name: str) -> None:
         # Called after a command: what ran since the last call belongs to `name`.
+        self._read_traces()
         self.commands[name] += 1
         self.counts[name].update(self.counts.pop("pending", Counter()))
 
+    def close(self) -> None:
+        for _, trace in self._traced.values():
+            if trace is not None:
+                trace.close()
+
     def report(self) -> list[str]:
+        trips = "round trips" if not self._sqlite else "—"
         lines = [
             f"   {'command':<22} {'n':>5} {'stmts':>6} {'SELECT':>7} {'INSERT':>7} "
-            f"{'UPDATE':>7} {'WITH':>5} {'txns':>5} {'commits':>8} {'checkouts':>10}"
+            f"{'UPDATE':>7} {'WITH':>5} {'BEGIN':>6} {'COMMIT':>7} {'round trips':>12} "
+            f"{'checkouts':>10}"
         ]
         for name, n in self.commands.items():
             c = self.counts[name]
+            round_trips = f"{c['round trips'] / n:.1f}" if trips != "—" else "—"
             lines.append(
                 f"   {name:<22} {n:>5} {c['statements'] / n:>6.1f} {c['SELECT'] / n:>7.1f} "
                 f"{c['INSERT'] / n:>7.1f} {c['UPDATE'] / n:>7.1f} {c['WITH'] / n:>5.1f} "
-                f"{c['transactions'] / n:>5.1f} {c['commits'] / n:>8.1f} "
+                f"{c['BEGIN'] / n:>6.1f} {c['COMMIT'] / n:>7.1f} {round_trips:>12} "
                 f"{c['checkouts'] / n:>10.1f}"
             )
         return lines
@@ -174,16 +240,22 @@ class SqlCounter:
 def counted_statements(target: Target, workload: Workload) -> list[str]:
     upgrade(target.url)
     app = wire(target.url)
-    try:
-        register_people(app.commands, workload)
-        counter = SqlCounter(app.engine)
-        counter.current = "pending"
-        drive(app.commands, workload, counter.next_command)
-    finally:
-        app.close()
+    with tempfile.TemporaryDirectory(prefix="popcycle-trace-") as folder:
+        counter = SqlCounter(app.engine, Path(folder))
+        try:
+            register_people(app.commands, workload)
+            counter.next_command("setup")
+            counter.current = "pending"
+            drive(app.commands, workload, counter.next_command)
+        finally:
+            app.close()
+            counter.close()
+    del counter.commands["setup"]
     return [
-        "1. SQL per command (counted by SQLAlchemy events; BEGIN on SQLite is issued by the",
-        "   events.database 'begin' listener and counted as a statement there)",
+        "1. SQL per command, counted at the driver (SQLite's trace callback: every statement",
+        "   run, BEGIN/COMMIT included, an executemany once per row; PostgreSQL: libpq's",
+        "   protocol trace, a round trip per Sync or simple Query; autocommit statements send",
+        "   no BEGIN/COMMIT)",
         *counter.report(),
     ]
 
