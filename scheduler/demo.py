@@ -5,21 +5,23 @@ calls this tick with the step's time. Whenever that time has passed a moment at 
 follow-ups fall due, the tick brings the follow-ups in step with the log, then moves the
 clock to each due follow-up in turn and runs the real scheduler tick there: reminders,
 escalations and the evaluation on the last deadline are fired by the same code, at the same
-times and with the same `FollowUpFired` events as in production.
+times and with the same `FollowUpFired` events as in production. Only their notifications
+are not kept: they belong to the demo's past.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from events.database import write_transaction
 from handlers.bootstrap import Popcycle
 from handlers.clock import MovableClock
 from handlers.demo import Tick
 from scheduler.runner import build_scheduler
 from scheduler.sync import sync_all
-from scheduler.tables import PENDING, followups_table
+from scheduler.tables import PENDING, followups_table, outbox_table
 from workflow.followups import Calendar
 
 _f = followups_table.c
@@ -40,6 +42,8 @@ def demo_tick(app: Popcycle, clock: MovableClock) -> Tick:
         while (due := _next_due(app, until)) is not None:
             clock.set(due)  # one that fell due before `until`'s moment (just implied): late
             fired += followups.tick()
+        if fired:
+            _drop_notifications(app, followups.owner)
         after = _next_moment(until, calendar)
         return fired
 
@@ -66,3 +70,12 @@ def _next_due(app: Popcycle, until: datetime) -> datetime | None:
     with app.engine.connect() as connection:
         due: datetime | None = connection.execute(query).scalar()
     return due
+
+
+def _drop_notifications(app: Popcycle, owner: str) -> None:
+    """The demo's follow-ups fired in its past: their `FollowUpFired` events record that, but
+    nobody is to be mailed years later about them, so their queued notifications go."""
+    _o = outbox_table.c
+    mine = select(_f.key).where(_f.key == _o.followup_key, _f.lease_owner == owner)
+    with write_transaction(app.engine) as connection:  # the outbox holds this tick's rows only
+        connection.execute(delete(outbox_table).where(mine.exists()))

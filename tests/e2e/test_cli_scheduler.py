@@ -81,21 +81,22 @@ def test_a_policy_file_with_a_typo_is_refused_naming_the_key(pop: Run, tmp_path:
 def test_failed_notifications_end_as_dead_letters_that_can_be_listed_and_retried(
     pop: Run,
 ) -> None:
-    # Given a mail server that is down for every attempt, hours apart (past each back-off)
+    # Given a mail server that is down for every attempt, hours apart (past each back-off),
+    # a week after the demo (which fired what fell due in its own past)
     down = {"POP_SMTP_URL": f"smtp://127.0.0.1:{free_port()}"}
     for hour in range(MAX_ATTEMPTS):
-        pop("scheduler", "--once", now=f"2026-11-23T{10 + hour:02d}:00:00+01:00", env=down)
+        pop("scheduler", "--once", now=f"2026-11-30T{10 + hour:02d}:00:00+01:00", env=down)
     # Then the notifications are dead letters, listed with their attempts and last error
-    listed = pop("outbox", "list", now="2026-11-23T18:00:00+01:00")
+    listed = pop("outbox", "list", now="2026-11-30T18:00:00+01:00")
     rows = [line.split("\t") for line in listed.stdout.splitlines()]
     assert rows, "no dead letters"
     assert all(row[2] == str(MAX_ATTEMPTS) for row in rows)
     assert all(row[4] for row in rows)  # why it failed
     assert listed.stderr.strip() == f"{len(rows)} dead notifications"
     # When the operator retries them, they are pending again with fresh attempts
-    retried = pop("outbox", "retry", "--all-dead", now="2026-11-23T18:00:00+01:00")
+    retried = pop("outbox", "retry", "--all-dead", now="2026-11-30T18:00:00+01:00")
     assert retried.stdout.strip() == f"{len(rows)} dead letters queued again"
-    pending = pop("outbox", "list", "--status", "pending", now="2026-11-23T18:00:00+01:00")
+    pending = pop("outbox", "list", "--status", "pending", now="2026-11-30T18:00:00+01:00")
     assert {row[0] for row in rows} <= {line.split("\t")[0] for line in pending.stdout.splitlines()}
     assert pop("outbox", "list").stdout == ""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from events.records import StoredEvent
 from handlers.bootstrap import bootstrap
@@ -23,7 +24,7 @@ from handlers.clock import frozen_clock
 from handlers.demo import DemoReport, TickFactory, run_demo
 from handlers.settings import Settings
 from scheduler.demo import demo_tick
-from scheduler.tables import FIRED, followups_table
+from scheduler.tables import FIRED, followups_table, outbox_table
 from tests.support.apps import database_url
 from workflow.phases import Phase
 from workflow.state import CycleState
@@ -42,6 +43,7 @@ class Seeded:
     cycles: dict[str, CycleState]
     latest: dict[str, CycleState]  # each employee's current cycle
     fired_rows: dict[str, str]  # follow-up key -> status of its row
+    outbox: int  # notifications left queued
 
     def cycle_streams(self) -> dict[str, list[Event]]:
         streams: dict[str, list[Event]] = defaultdict(list)
@@ -72,9 +74,11 @@ def _seed(directory: Path, seed: int, hooks: Sequence[TickFactory]) -> Seeded:
                     followups_table.c.key, followups_table.c.status
                 )
             ).all()
+            outbox = connection.execute(select(func.count()).select_from(outbox_table)).scalar()
     finally:
         app.close()
-    return Seeded(report, events, cycles, latest, {row.key: row.status for row in rows})
+    statuses = {row.key: row.status for row in rows}
+    return Seeded(report, events, cycles, latest, statuses, outbox or 0)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +151,7 @@ def test_follow_ups_fire_once_each_at_or_after_their_time(demo: Seeded) -> None:
     assert keys
     assert max(keys.values()) == 1
     assert all(demo.fired_rows[key] == FIRED for key in keys)
+    assert demo.outbox == 0  # nobody is mailed today about the demo's past
     for event, data in fired:
         assert event.recorded_at >= datetime.fromisoformat(data["due_at"])
     kinds = Counter(data["kind"] for _event, data in fired)
