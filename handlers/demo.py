@@ -241,13 +241,13 @@ def _shape(
     talk, first_prep = draw.invitation()
     signed = draw.plan(carried, draw.talks(talk))
     goals = draw.reviews(signed)
-    # The evaluation: due on the last deadline (the scheduler's follow-up, else the demo
-    # itself, early on), recorded days or weeks later.
+    # The evaluation: due on the last deadline (by the scheduler's follow-up at the start of
+    # that day, or by the demo itself at noon: the same UTC date in any time zone), recorded
+    # days or weeks later.
     last = max(goal.deadline for goal in goals)
-    due = last * DAY
     if marks_due:
-        due = draw.add(last * DAY + 6 * 60, _send(MarkEvaluationDue()))
-    shape.marks.append((due + 60, Phase.EVALUATION))
+        draw.add(last * DAY + 12 * 60, _send(MarkEvaluationDue()))
+    shape.marks.append((last * DAY + 13 * 60, Phase.EVALUATION))
     evaluated = draw.add(draw.at(last + rng.randint(3, 30)), _evaluate(goals))
     shape.marks.append((evaluated, Phase.COMPLETED))
     if fate is Phase.CANCELLED:
@@ -282,12 +282,13 @@ class _Draw:
         rng, at, add, marks = self.rng, self.at, self.add, self.shape.marks
         # Invited, sometimes with the date of the talk; else HR sets it within a week.
         talk = at(rng.randint(21, 42), 10, 16)
+        invited = at(0)
         if rng.random() < 0.3:
-            scheduled = add(at(0), _start(talk))
+            scheduled = add(invited, _start(talk))
         else:
-            add(at(0), _start(None))
+            add(invited, _start(None))
             scheduled = add(at(rng.randint(1, 7)), _schedule(talk))
-        marks.append((0, Phase.INVITATION))
+        marks.append((invited, Phase.INVITATION))
         if rng.random() < 0.25:  # the talk moves
             moved = at(rng.randint(scheduled // DAY + 1, talk // DAY - 3))
             talk += rng.randint(3, 14) * DAY
@@ -498,15 +499,17 @@ class _Demo:
 
     def start(self, run: _Run, talk: datetime | None) -> None:
         """Invite (the first cycle) or restart the previous cycle (HR, after its evaluation)."""
+        previous = None if run.previous is None else run.previous.cycle_id
+        if run.previous is not None and previous is None:
+            self._refused("RestartCycle", None)
+            return
         try:
-            if run.previous is None:
+            if previous is None:
                 result = self.commands.start_cycle(
                     HR, run.employee_id, run.manager_id, Reason.PERIODIC, talk
                 )
-            elif run.previous.cycle_id is not None:
-                result = self.commands.restart(HR, run.previous.cycle_id)
             else:
-                return
+                result = self.commands.restart(HR, previous)
         except DomainError as refused:
             self._refused("start", refused)
             return
@@ -529,7 +532,7 @@ class _Demo:
         log.warning("demo.step_refused", command=command, reason=reason)
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class _Step:
     at: datetime
     order: int

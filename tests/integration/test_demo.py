@@ -186,3 +186,21 @@ def test_without_the_scheduler_the_demo_marks_evaluations_due_itself(tmp_path: P
     assert not [event for event, _data in alone.events if event.type == "FollowUpFired"]
     phases = Counter(state.phase for state in alone.latest.values())
     assert set(phases) == set(Phase)
+
+
+def test_the_demo_runs_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    url = database_url("postgres", tmp_path, postgres_url)
+    settings = Settings.from_env({"POP_DATABASE_URL": url})
+    report = run_demo(settings, NOW, employees=10, seed=3, hooks=[demo_tick])
+    assert report.refused == 0
+    assert report.followups > 0
+    app = bootstrap(settings, frozen_clock(NOW))
+    try:
+        phases = {
+            app.repository.cycle(cycle_id).phase
+            for person in (f"E{index:05d}" for index in range(1, 11))
+            if (cycle_id := app.repository.employee(person).latest_cycle_id) is not None
+        }
+    finally:
+        app.close()
+    assert phases == set(Phase)
