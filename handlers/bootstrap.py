@@ -18,6 +18,13 @@ from handlers.commands import CommandHandler
 from handlers.repository import Repository
 from handlers.settings import Settings
 
+#: Connections a process keeps open. SQLAlchemy's default (5, plus 10 "overflow" connections
+#: that are closed as soon as they are returned) made a web server with 16 threads open a new
+#: PostgreSQL connection — a forked backend, ~3 ms of server CPU — for up to 4 commands in 10
+#: under load, most with POP_GROUP_COMMIT=1 (its callers come back together and read at once).
+#: The same ceiling of 15, kept open: bench.group_commit's HTTP case, bench/README.md.
+POOL_SIZE = 15
+
 
 @dataclass(frozen=True, slots=True)
 class Popcycle:
@@ -40,7 +47,7 @@ def bootstrap(settings: Settings, clock: Clock | None = None) -> Popcycle:
     """Build everything from settings; nothing opens a database before this is called."""
     if clock is None:
         clock = clock_for(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=POOL_SIZE, max_overflow=0)
     sql_store = SqlEventStore(engine, clock)
     # POP_GROUP_COMMIT: the appends of the process's threads (a web server's) share commits.
     store: EventStore = GroupCommitStore(sql_store) if settings.group_commit else sql_store
