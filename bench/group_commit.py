@@ -1,6 +1,7 @@
 """Group commit: many concurrent clients' commands against the one-transaction-per-command ceiling.
 
     .venv/bin/python -m bench.group_commit [--db postgres|sqlite] [--clients 16]
+                                           [--processes 1 2 4] [--paths in-process http]
                                            [--commands 2000] [--repeats 3]
 
 Per repeat, each case on its own fresh database, in a rotating order:
@@ -15,15 +16,21 @@ Per repeat, each case on its own fresh database, in a rotating order:
   command path: the same events appended one per call by N threads (streams dealt out to the
   threads, each event at its expected version), on a plain `SqlEventStore` and wrapped in
   `GroupCommitStore`. What grouping does for the store itself.
-- `command path, N clients`: N client threads send the workload's commands (load, decide,
-  append) through one `CommandHandler` on a plain `SqlEventStore`: one transaction per command,
-  serialised on the chain head.
-- `group commit, N clients`: the same with the store wrapped in `GroupCommitStore`.
+- For each of `--paths` and each of `--processes` P, plain (one transaction per command) and
+  with group commit:
+  - `command path, P proc`: N client threads, spread over P processes (each with its own store
+    and group writer), send the workload's commands (load, decide, append) to `CommandHandler`.
+  - `HTTP, P proc`: P `pop serve` processes, N HTTP clients (`bench.http_commands`); every
+    acknowledged command is then checked in the log (its key, gapless positions, the chain).
+  - `HTTP ceiling: trivial app, P proc` (once per P): the same clients against
+    `bench.trivial_server`, which answers without doing anything: the web stack's own cost.
 
 The workload is `bench.workload`'s (ten commands per cycle, 1.2 events per command); client
 `c` drives cycles c, c+N, c+2N… step by step, as many people at work would. Registering the
-people is setup. `events/s` and `commands/s` are medians over the repeats; `vs raw` is the
-median of the per-repeat ratios of events/s to the `raw` case of the same repeat.
+people is setup. Rates are medians over the repeats; `vs raw` is the median of the per-repeat
+ratios of commands/s to the `raw` case's transactions/s (the goal's unit). Each case also
+reports its CPU per command by party (`bench.cpu`): on a 2-core machine the goal is a CPU
+budget as much as a disk one.
 """
 
 from __future__ import annotations

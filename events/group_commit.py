@@ -25,7 +25,10 @@ hand-off.
 **What it cannot do.** Grouping removes the commit as the bottleneck, not the command path's own
 CPU: a process's threads still share one interpreter lock, so the commands one process can
 decide, seal and encode bound its throughput (`bench.group_commit` measures the store alone and
-the whole command path, in one or several processes).
+the whole command path, in one or several processes, in-process and over HTTP). Several
+processes each group their own callers only: a group holds the chain head's lock through its
+commit's flush, so the groups of different processes commit one after the other, and more
+processes mean smaller groups; what they add is CPU, where there are cores to add.
 """
 
 from __future__ import annotations
