@@ -770,11 +770,14 @@ def measure(target: Target, repeats: int) -> dict[str, list[Measured]]:
     return results
 
 
-def report(title: str, results: dict[str, list[Measured]]) -> str:
-    def median_rate(case: str) -> float:
-        return statistics.median(m.rate for m in results[case])
+def ratio(results: dict[str, list[Measured]], case: str, baseline: str) -> float:
+    """The median over the repeats of `case`'s rate ÷ `baseline`'s in the same repeat: on a
+    shared machine whose load changes between repeats, only runs of the same moment compare."""
+    pairs = zip(results[case], results[baseline], strict=True)
+    return statistics.median(ours.rate / theirs.rate for ours, theirs in pairs)
 
-    raw, peer = median_rate("raw"), median_rate("peer")
+
+def report(title: str, results: dict[str, list[Measured]]) -> str:
     lines = [
         f"### {title}",
         "",
@@ -782,13 +785,15 @@ def report(title: str, results: dict[str, list[Measured]]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for case in CASES:
-        rate = median_rate(case)
+        rate = statistics.median(m.rate for m in results[case])
         seconds = statistics.median(m.seconds for m in results[case])
         peak = max(m.peak_mb for m in results[case])
         lines.append(
-            f"| {LABELS[case]} | {rate:,.0f} | {seconds:.2f} | {rate / raw:.2f} | "
-            f"{rate / peer:.2f} | {peak:.0f} MB |"
+            f"| {LABELS[case]} | {rate:,.0f} | {seconds:.2f} | {ratio(results, case, 'raw'):.2f}"
+            f" | {ratio(results, case, 'peer'):.2f} | {peak:.0f} MB |"
         )
+    lines.append("")
+    lines.append("Ratios: the median over the repeats of the ratio within each repeat.")
     return "\n".join(lines)
 
 
