@@ -272,10 +272,19 @@ class CommandHandler:
         *,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
+        authorize: Callable[[CycleState], None] | None = None,
     ) -> CommandResult:
-        """Apply one command to an existing cycle."""
+        """Apply one command to an existing cycle.
+
+        `authorize` (the web's access check) raises to refuse the actor. It judges the very
+        state the command is decided on, so the check and the append see the same version (a
+        check on a separate read could pass on a state the append no longer meets), and it
+        costs no read of its own when the cycle is cached. A replayed key is checked too.
+        """
         key_print = _key_print(idempotency_key, type(command).__name__, cycle_id, command)
         if (earlier := self._replay(idempotency_key, key_print)) is not None:
+            if authorize is not None:
+                authorize(self._repository.cycle(cycle_id))
             return earlier
         fresh = False
         for _attempt in range(MAX_ATTEMPTS):
@@ -284,6 +293,14 @@ class CommandHandler:
                 expected_version is not None and expected_version != state.version
             ):
                 state, fresh = self._repository.cycle(cycle_id), True
+            if authorize is not None:
+                try:
+                    authorize(state)
+                except Exception:
+                    if fresh:
+                        raise
+                    fresh = True  # the cached state may be stale: judge on the log itself
+                    continue
             if expected_version is not None and expected_version != state.version:
                 raise ConcurrencyConflict(cycle_stream(cycle_id), expected_version, state.version)
             try:

@@ -57,7 +57,7 @@ def seed_demo_if_empty(popcycle: Popcycle) -> bool:
 )
 @pass_context
 def serve(
-    context: Context, host: str, port: int, threads: int, demo: bool, background: bool
+    context: Context, *, host: str, port: int, threads: int, demo: bool, background: bool
 ) -> None:
     """Serve the status page, the JSON API and calendar feeds (Ctrl-C stops)."""
     popcycle = context.app

@@ -67,12 +67,12 @@ def send(
     app = services().popcycle
     principal = current_principal()
     pinned = expected_version(header)
-    require_action(principal, app.repository.cycle(cycle_id), action, side)
     result = app.commands.handle(
         principal.actor,
         cycle_id,
         command,
         expected_version=pinned,
         idempotency_key=header.idempotency_key,
+        authorize=lambda state: require_action(principal, state, action, side),
     )
     return done(result)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response
 
 from events.domain import GoalResult, Progress, Reason, Side, Support, Term
@@ -27,21 +25,6 @@ from workflow.commands import (
 )
 
 TAG = "cycles"
-_SCHEMAS: dict[type, dict[str, Any]] = {}
-
-
-class AsOfQuery(s.AsOfQuery):
-    """`?as_of=`, with its JSON schema computed once: flask-openapi3 asks a query model for it
-    on every request (to find list parameters), and computing it took 1.3 ms, more than the
-    rest of reading a cycle (bench/web.py)."""
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if args or kwargs:
-            return super().model_json_schema(*args, **kwargs)
-        if cls not in _SCHEMAS:
-            _SCHEMAS[cls] = super().model_json_schema()
-        return _SCHEMAS[cls]
 
 
 @route(
@@ -80,7 +63,7 @@ def start_cycle(body: s.NewCycle, header: s.CommandHeaders) -> Response:
     errors=READ_ERRORS,
     summary="A cycle, now or as it stood at `as_of`",
 )
-def get_cycle(path: s.CyclePath, query: AsOfQuery) -> Response:
+def get_cycle(path: s.CyclePath, query: s.AsOfQuery) -> Response:
     """Replayed from the log, so any past moment can be shown exactly."""
     web = services()
     principal = current_principal()
@@ -109,7 +92,7 @@ def get_cycle(path: s.CyclePath, query: AsOfQuery) -> Response:
     errors=READ_ERRORS,
     summary="Every event of the cycle: who did what, when, for whom",
 )
-def get_history(path: s.CyclePath, query: AsOfQuery) -> Response:
+def get_history(path: s.CyclePath, query: s.AsOfQuery) -> Response:
     web = services()
     principal = current_principal()
     as_of = web.aware(query.as_of) if query.as_of else None

@@ -77,7 +77,28 @@ def _idempotency_key(description: str) -> Any:
     )
 
 
-class CommandHeaders(BaseModel):
+_SCHEMAS: dict[type, dict[str, Any]] = {}
+
+
+class SchemaOnce(BaseModel):
+    """A header or query model whose JSON schema is computed once.
+
+    flask-openapi3 asks header and query models for their schema on every request (to find
+    list parameters and aliases); computing it cost 0.3-1.3 ms, more than reading a cycle
+    (bench/web.py, bench.group_commit's CPU per command). The document itself asks with
+    arguments and still gets a fresh one.
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        if cls not in _SCHEMAS:
+            _SCHEMAS[cls] = super().model_json_schema()
+        return _SCHEMAS[cls]
+
+
+class CommandHeaders(SchemaOnce):
     """Headers every POST honours."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -97,20 +118,20 @@ class CyclePath(BaseModel):
     cycle_id: str = Field(description="The cycle's id.")
 
 
-class AsOfQuery(BaseModel):
+class AsOfQuery(SchemaOnce):
     model_config = ConfigDict(extra="ignore")
 
     as_of: Time | None = Field(None, description="The cycle as it stood at this moment.")
 
 
-class FollowupsQuery(BaseModel):
+class FollowupsQuery(SchemaOnce):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["pending", "fired"] | None = None
     due_before: Time | None = None
 
 
-class ImportHeaders(BaseModel):
+class ImportHeaders(SchemaOnce):
     """Headers of `POST /api/imports` (an import pins no version, so no If-Match)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -120,7 +141,7 @@ class ImportHeaders(BaseModel):
     )
 
 
-class ImportQuery(BaseModel):
+class ImportQuery(SchemaOnce):
     """The import's options (the view refuses others: a mistyped `dry_run` must not write)."""
 
     model_config = ConfigDict(extra="ignore")
