@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import structlog
+
+#: One line at a time: `print` writes the text and its newline separately, so two threads of a
+#: worker logging at once ran their JSON lines together (`}{`) and a log reader lost both.
+_WRITING = threading.Lock()
 
 
 class _StderrLogger:
     """Writes each line to whatever `sys.stderr` is *now* (tests and daemons swap it)."""
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        with _WRITING:
+            stream = sys.stderr
+            stream.write(message + "\n")
+            stream.flush()
 
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
