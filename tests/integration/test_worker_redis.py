@@ -76,6 +76,22 @@ def positions(app: Popcycle) -> dict[str, int]:
         return read_checkpoints(connection)
 
 
+def settled_positions(app: Popcycle) -> dict[str, int]:
+    """The checkpoints once a killed worker's last COMMIT, already sent, has landed or not.
+
+    SIGKILL stops the client, not its PostgreSQL backend: a COMMIT on the wire still commits
+    a moment later (the batch is then whole, which is fine). Read until two reads agree.
+    """
+    seen = positions(app)
+    for _ in range(20):
+        time.sleep(0.2)
+        now = positions(app)
+        if now == seen:
+            return now
+        seen = now
+    raise AssertionError(f"checkpoints still moving after the kill: {seen}")
+
+
 def assert_equals_a_rebuild(app: Popcycle) -> None:
     live = snapshot(app.engine, PROJECTIONS)
     ProjectionService.from_app(app).rebuild()
@@ -97,7 +113,7 @@ def test_a_worker_killed_mid_catch_up_loses_nothing(
         wait_until(lambda: 0 < positions(app)["cycles"] < head * 0.6, 60, "catch-up under way")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
-        stopped_at = positions(app)
+        stopped_at = settled_positions(app)
         assert stopped_at["cycles"] < head, "killed too late to prove anything"
         time.sleep(0.5)
         assert positions(app) == stopped_at  # nobody else is working
