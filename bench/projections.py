@@ -92,6 +92,7 @@ from workflow.commands import (
 )
 from workflow.decide import decide, start_next_cycle
 from workflow.employee import QUADRANTS
+from workflow.folding import fold
 from workflow.state import CycleState, evolve
 
 # --- the log ---------------------------------------------------------------------------------
@@ -290,7 +291,7 @@ def _cycle(person: _Person, manager: str, target: str, rng: random.Random) -> No
             cycle_id, employee_id, manager, Reason.PERIODIC, now + timedelta(days=40)
         )
         events = decide(None, command, now)
-        cycle.state = _fold(None, events)
+        cycle.state = fold(evolve, None, events)
         return [
             (employee_stream(employee_id), [CycleOpened(cycle_id, now)], employee_id),
             (cycle_stream(cycle_id), list(events), employee_id),
@@ -317,7 +318,7 @@ def _step(
         if state is None:
             raise AssertionError("a cycle step before its start")
         events = decide(state, command, now)
-        cycle.state = _fold(state, events)
+        cycle.state = fold(evolve, state, events)
         steps: Step = [(cycle_stream(cycle_id), list(events), employee_id)]
         if isinstance(command, ChangeCycleManager):
             moved = ManagerChanged(command.manager_id, now)
@@ -342,14 +343,6 @@ def _restart(cycle: _Cycle, employee_id: str) -> Callable[[datetime], Step]:
         ]
 
     return take
-
-
-def _fold(state: CycleState | None, events: list[Any]) -> CycleState:
-    for event in events:
-        state = evolve(state, event)
-    if state is None:
-        raise AssertionError("no events")
-    return state
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -40,6 +40,7 @@ from workflow.commands import (
 from workflow.decide import decide, start_next_cycle
 from workflow.employee import EmployeeState, RegisterEmployee, decide_register, evolve_employee
 from workflow.errors import DomainError
+from workflow.folding import fold
 from workflow.phases import Phase
 from workflow.state import CycleState, evolve
 
@@ -146,7 +147,7 @@ class CommandHandler:
             kind="register",
         )
         if not outcome.replayed:
-            self._people.put(stream, _fold_employee(None, events))
+            self._people.put(stream, fold(evolve_employee, None, events))
         return outcome
 
     def handle_employee(
@@ -236,7 +237,7 @@ class CommandHandler:
                 continue
             if not outcome.replayed:
                 self._people.put(stream, evolve_employee(employee, opened))
-                self._cycles.put(cycle_id, _fold(None, events))
+                self._cycles.put(cycle_id, fold(evolve, None, events))
             return outcome
         raise DomainError("the employee's record kept changing; try again")
 
@@ -310,7 +311,7 @@ class CommandHandler:
                     raise
                 fresh = True  # the cached state may be stale: judge again on the log itself
                 continue
-            after = _fold(state, events)
+            after = fold(evolve, state, events)
             result = CommandResult(cycle_id, state.employee_id, after.phase.value, after.version)
             try:
                 outcome = self.append_writes(
@@ -365,7 +366,7 @@ class CommandHandler:
             now = self._clock()
             old_events, new_events = start_next_cycle(state, new_cycle_id, now)
             if record is not None:
-                old_events = [*old_events, *decide(_fold(state, old_events), record, now)]
+                old_events = [*old_events, *decide(fold(evolve, state, old_events), record, now)]
             result = CommandResult(
                 new_cycle_id, state.employee_id, Phase.INVITATION.value, len(new_events)
             )
@@ -493,22 +494,6 @@ class Write:
     events: list[Any]
     expected: int
     subject: str
-
-
-def _fold(state: CycleState | None, events: list[Any]) -> CycleState:
-    for event in events:
-        state = evolve(state, event)
-    if state is None:
-        raise ValueError("no events to fold")
-    return state
-
-
-def _fold_employee(state: EmployeeState | None, events: list[Any]) -> EmployeeState:
-    for event in events:
-        state = evolve_employee(state, event)
-    if state is None:
-        raise ValueError("no events to fold")
-    return state
 
 
 def _on_behalf_of(actor: Actor, state: CycleState, command: CycleCommand) -> str | None:

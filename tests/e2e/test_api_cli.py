@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,72 +46,66 @@ def test_token_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) ->
     assert wrong.returncode == 2
 
 
-def test_serve_demo_seeds_serves_and_stops(tmp_path: Path) -> None:
+@contextmanager
+def _serving(tmp_path: Path, *argv: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`pop ARGV` (a `serve --port 0`) running, with the URL it reports; SIGTERM must stop it
+    cleanly, with exit code 0."""
     with subprocess.Popen(
-        [*POP, "serve", "--port", "0", "--demo"],
+        [*POP, *argv],
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     ) as server:
         try:
-            url = _served_at(server)
-            token = _demo_token(server)
-            health = Client(url).get("/healthz")
-            assert health.status == 200
-            checks = health.json
-            assert checks["database"]["ok"] is True
-            assert checks["broker"] == {"ok": True, "kind": "in-process"}
-            assert "lag_events" in checks["projections"]
-            page = Client(url, token).get("/")
-            assert page.status == 200
-            assert "Cycli per fase" in page.text
-            assert page.text.count('href="/cycles/') >= 20  # the demo's 24 employees, paged
-            # The scheduler ran along the demo's clock: what fell due before now has fired
-            listed = json.loads(Client(url, token).get("/api/followups").body)["followups"]
-            assert any(row["status"] == "fired" for row in listed)
-            now = datetime.now(UTC)
-            late = [
-                row
-                for row in listed
-                if row["status"] == "pending"
-                and datetime.fromisoformat(row["due_at"]) < now - timedelta(days=1)
-            ]
-            assert late == []
+            yield server, _served_at(server)
         finally:
             server.send_signal(signal.SIGTERM)
             code = server.wait(timeout=30)
     assert code == 0
+
+
+def test_serve_demo_seeds_serves_and_stops(tmp_path: Path) -> None:
+    with _serving(tmp_path, "serve", "--port", "0", "--demo") as (server, url):
+        token = _demo_token(server)
+        health = Client(url).get("/healthz")
+        assert health.status == 200
+        checks = health.json
+        assert checks["database"]["ok"] is True
+        assert checks["broker"] == {"ok": True, "kind": "in-process"}
+        assert "lag_events" in checks["projections"]
+        page = Client(url, token).get("/")
+        assert page.status == 200
+        assert "Cycli per fase" in page.text
+        assert page.text.count('href="/cycles/') >= 20  # the demo's 24 employees, paged
+        # The scheduler ran along the demo's clock: what fell due before now has fired
+        listed = json.loads(Client(url, token).get("/api/followups").body)["followups"]
+        assert any(row["status"] == "fired" for row in listed)
+        now = datetime.now(UTC)
+        late = [
+            row
+            for row in listed
+            if row["status"] == "pending"
+            and datetime.fromisoformat(row["due_at"]) < now - timedelta(days=1)
+        ]
+        assert late == []
 
 
 def test_serve_without_background_leaves_projecting_to_the_workers(tmp_path: Path) -> None:
     # Given a web server started for a deployment whose workers run elsewhere
     assert _pop(tmp_path, "init").returncode == 0
-    with subprocess.Popen(
-        [*POP, "--log-level", "INFO", "serve", "--port", "0", "--no-background"],
-        env=_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            url = _served_at(server)
-            assert server.stderr is not None
-            started = json.loads(server.stderr.readline())
-            assert started["event"] == "serve.started"
-            assert started["services"] == 0
-            # When an event is appended, nothing in this process projects it
-            added = _pop(
-                tmp_path, "employee", "add", "--id", "e1", "--name", "An", "--email", "a@x.nl"
-            )
-            assert added.returncode == 0, added.stderr
-            time.sleep(1.5)
-            lag = Client(url).get("/healthz").json["projections"]["lag_events"]
-            assert lag >= 1
-        finally:
-            server.send_signal(signal.SIGTERM)
-            code = server.wait(timeout=30)
-    assert code == 0
+    argv = ("--log-level", "INFO", "serve", "--port", "0", "--no-background")
+    with _serving(tmp_path, *argv) as (server, url):
+        assert server.stderr is not None
+        started = json.loads(server.stderr.readline())
+        assert started["event"] == "serve.started"
+        assert started["services"] == 0
+        # When an event is appended, nothing in this process projects it
+        added = _pop(tmp_path, "employee", "add", "--id", "e1", "--name", "An", "--email", "a@x.nl")
+        assert added.returncode == 0, added.stderr
+        time.sleep(1.5)
+        lag = Client(url).get("/healthz").json["projections"]["lag_events"]
+        assert lag >= 1
 
 
 def _served_at(server: subprocess.Popen[str]) -> str:

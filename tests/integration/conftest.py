@@ -7,7 +7,7 @@ server starts only when a selected test needs it (`-m "not postgres"` skips it e
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,8 @@ import redis
 from sqlalchemy import Engine, delete, insert
 
 from events.database import make_engine, write_transaction
+from events.domain import Reason
+from events.keyring import InMemoryKeyRing
 from events.memory import InMemoryEventStore
 from events.migrate import upgrade
 from events.schema import (
@@ -27,14 +29,19 @@ from events.schema import (
 )
 from events.sqlstore import SqlEventStore
 from events.store import EventStore
+from handlers.actor import Actor, Role
+from handlers.commands import CommandHandler
+from handlers.repository import Repository
 from tests.support.clock import FakeClock
 from tests.support.postgres import running_postgres
 from tests.support.redis import running_redis
 from tests.support.workers import Processes
+from workflow.employee import RegisterEmployee
 
 if TYPE_CHECKING:  # importing handlers.workers sets dramatiq's global broker: only where used
     from handlers.workers import RunningWorker
 
+HR = Actor("hr", Role.HR)
 SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ALL_KINDS = ["memory", *SQL_KINDS]
 
@@ -133,3 +140,16 @@ def started() -> Iterator[list[RunningWorker]]:
     yield running
     for worker in running:
         worker.stop()
+
+
+@pytest.fixture
+def two_processes() -> tuple[CommandHandler, CommandHandler, FakeClock, str]:
+    """Two command handlers on one in-memory log, as two processes would be, and a cycle."""
+    clock = FakeClock(datetime(2026, 1, 5, 9, tzinfo=UTC))
+    repository = Repository(InMemoryEventStore(clock), InMemoryKeyRing())
+    first, second = CommandHandler(repository, clock), CommandHandler(repository, clock)
+    first.register_employee(HR, RegisterEmployee("M1", "M", "m@example.nl"))
+    first.register_employee(HR, RegisterEmployee("E1", "E", "e@example.nl", "M1"))
+    cycle = first.start_cycle(HR, "E1", "M1", Reason.PERIODIC).cycle_id
+    assert cycle is not None
+    return first, second, clock, cycle

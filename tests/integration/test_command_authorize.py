@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 
-from events.domain import Reason, Side
-from events.keyring import InMemoryKeyRing
-from events.memory import InMemoryEventStore
+from events.domain import Side
 from handlers.actor import Actor, Role
 from handlers.commands import CommandHandler
-from handlers.repository import Repository
 from tests.support.clock import FakeClock
 from workflow.commands import SubmitPreparation
-from workflow.employee import RegisterEmployee
 from workflow.state import CycleState
 
 HR = Actor("hr", Role.HR)
@@ -23,19 +18,6 @@ HR = Actor("hr", Role.HR)
 
 class Refused(Exception):
     """What an access check raises (the web raises its 403/404 problem)."""
-
-
-@pytest.fixture
-def setup() -> tuple[CommandHandler, CommandHandler, Repository, str]:
-    """Two handlers on one log, as two web processes would be, and a started cycle."""
-    clock = FakeClock(datetime(2026, 1, 5, 9, tzinfo=UTC))
-    repository = Repository(InMemoryEventStore(clock), InMemoryKeyRing())
-    first, second = CommandHandler(repository, clock), CommandHandler(repository, clock)
-    first.register_employee(HR, RegisterEmployee("M1", "M", "m@example.nl"))
-    first.register_employee(HR, RegisterEmployee("E1", "E", "e@example.nl", "M1"))
-    cycle = first.start_cycle(HR, "E1", "M1", Reason.PERIODIC).cycle_id
-    assert cycle is not None
-    return first, second, repository, cycle
 
 
 def _at_least(version: int, seen: list[int]) -> Callable[[CycleState], None]:
@@ -48,9 +30,9 @@ def _at_least(version: int, seen: list[int]) -> Callable[[CycleState], None]:
 
 
 def test_a_refusal_on_a_stale_cached_state_is_judged_again_on_the_log(
-    setup: tuple[CommandHandler, CommandHandler, Repository, str],
+    two_processes: tuple[CommandHandler, CommandHandler, FakeClock, str],
 ) -> None:
-    first, second, _repository, cycle = setup
+    first, second, _clock, cycle = two_processes
     first.handle(HR, cycle, SubmitPreparation(Side.EMPLOYEE, ("a",)))  # first caches version 2
     second.handle(HR, cycle, SubmitPreparation(Side.MANAGER, ("b",)))  # the log is at 3
     seen: list[int] = []
@@ -64,9 +46,10 @@ def test_a_refusal_on_a_stale_cached_state_is_judged_again_on_the_log(
 
 
 def test_a_refusal_on_the_log_refuses_and_writes_nothing(
-    setup: tuple[CommandHandler, CommandHandler, Repository, str],
+    two_processes: tuple[CommandHandler, CommandHandler, FakeClock, str],
 ) -> None:
-    first, _second, repository, cycle = setup
+    first, _second, _clock, cycle = two_processes
+    repository = first._repository
     before = repository.cycle(cycle).version
     with pytest.raises(Refused):
         first.handle(
@@ -76,9 +59,9 @@ def test_a_refusal_on_the_log_refuses_and_writes_nothing(
 
 
 def test_the_check_sees_the_state_the_append_is_made_on(
-    setup: tuple[CommandHandler, CommandHandler, Repository, str],
+    two_processes: tuple[CommandHandler, CommandHandler, FakeClock, str],
 ) -> None:
-    first, _second, _repository, cycle = setup
+    first, _second, _clock, cycle = two_processes
     seen: list[int] = []
     result = first.handle(
         HR, cycle, SubmitPreparation(Side.EMPLOYEE, ("a",)), authorize=_at_least(0, seen)
@@ -87,9 +70,9 @@ def test_the_check_sees_the_state_the_append_is_made_on(
 
 
 def test_a_replayed_key_is_checked_too(
-    setup: tuple[CommandHandler, CommandHandler, Repository, str],
+    two_processes: tuple[CommandHandler, CommandHandler, FakeClock, str],
 ) -> None:
-    first, _second, _repository, cycle = setup
+    first, _second, _clock, cycle = two_processes
     command = SubmitPreparation(Side.EMPLOYEE, ("a",))
     first.handle(HR, cycle, command, idempotency_key="k1")
     with pytest.raises(Refused):

@@ -21,19 +21,6 @@ from workflow.errors import DomainError
 HR = Actor("hr", Role.HR)
 
 
-@pytest.fixture
-def two_processes() -> tuple[CommandHandler, CommandHandler, FakeClock, str]:
-    """Two handlers on one log, as two worker processes would be."""
-    clock = FakeClock(datetime(2026, 1, 5, 9, tzinfo=UTC))
-    repository = Repository(InMemoryEventStore(clock), InMemoryKeyRing())
-    first, second = CommandHandler(repository, clock), CommandHandler(repository, clock)
-    first.register_employee(HR, RegisterEmployee("M1", "M", "m@example.nl"))
-    first.register_employee(HR, RegisterEmployee("E1", "E", "e@example.nl", "M1"))
-    cycle = first.start_cycle(HR, "E1", "M1", Reason.PERIODIC).cycle_id
-    assert cycle is not None
-    return first, second, clock, cycle
-
-
 def test_a_refusal_on_a_stale_cached_state_is_decided_again_on_the_log(
     two_processes: tuple[CommandHandler, CommandHandler, FakeClock, str],
 ) -> None:
