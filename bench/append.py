@@ -45,8 +45,6 @@ from uuid import UUID
 
 import psycopg
 import structlog
-from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 from sqlalchemy import Engine, MetaData, insert, make_url
 from sqlalchemy import event as sa_event
@@ -309,26 +307,10 @@ def command_path_work(
         raise AssertionError(f"the command path wrote {events} events, expected {expected_events}")
 
 
-class PeerStream(Aggregate):
-    """The peer's aggregate: one per stream, one event per stored row, carrying its JSON."""
-
-    @event("Started")
-    def __init__(self, kind: str, data: dict[str, Any], metadata: dict[str, Any]) -> None:
-        self.kind = kind
-        self.events = 1
-
-    @event("Recorded")
-    def record(self, kind: str, data: dict[str, Any], metadata: dict[str, Any]) -> None:
-        self.kind = kind
-        self.events += 1
-
-
-class PeerApp(Application[UUID]):
-    name = "Peer"
-
-
 def peer_work(target: Target, rows: list[Row], *, load: bool) -> Work:
     """`eventsourcing`: one `save()` per event; with `load`, `repository.get()` before each."""
+    from bench.append_peer import PeerApp, PeerStream
+
     app = PeerApp(env=target.peer_env)
     try:
         ids: dict[str, UUID] = {}
