@@ -350,7 +350,11 @@ class Api:
             if 0 < status < 500:
                 break
             cause = f"HTTP {status}" if status else str(reply["error"])
-            self._ledger.record(lambda led, c=cause: led.retries.update([c]))
+
+            def retried(led: Ledger, cause: str = cause) -> None:
+                led.retries.update([cause])
+
+            self._ledger.record(retried)
             if time.monotonic() - started > RETRY_SECONDS:
                 self._ledger.record(lambda led: led.unanswered.append(f"{step} {path}"))
                 return None
@@ -359,7 +363,12 @@ class Api:
         elapsed = time.monotonic() - started
         if status in (200, 201):
             ack = _ack(step, key, reply)
-            self._ledger.record(lambda led: (led.acks.append(ack), led.latencies.append(elapsed)))
+
+            def acknowledged(led: Ledger) -> None:
+                led.acks.append(ack)
+                led.latencies.append(elapsed)
+
+            self._ledger.record(acknowledged)
             return dict(reply)
         if status == 409:
             self._ledger.record(lambda led: led.refused.update([step]))

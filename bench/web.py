@@ -37,6 +37,7 @@ from bench.figures import Figure, add_json_option, write_figures
 from bench.scheduler import INVITED, SEED_BATCH
 from events.codec import encode
 from events.domain import (
+    CycleEvent,
     CycleOpened,
     CycleStarted,
     EmployeeRegistered,
@@ -110,7 +111,7 @@ def seed(app: Popcycle, employees: int, now: datetime) -> None:
         appends = []
         for n in range(start, min(start + SEED_BATCH, employees)):
             # reports spread over managers (and so departments) in no particular order
-            manager = (n // EXTRA) % 10 if n % EXTRA == 0 else (n * 7919) % managers
+            boss = (n // EXTRA) % 10 if n % EXTRA == 0 else (n * 7919) % managers
             person, cycle = f"E{n}", f"c{n}"
             invited = now - timedelta(days=60 + n % 200)
             registered = EmployeeRegistered(
@@ -118,14 +119,16 @@ def seed(app: Popcycle, employees: int, now: datetime) -> None:
                 f"N {n}",
                 f"e{n}@example.nl",
                 invited - timedelta(days=30),
-                f"M{manager}",
-                department=DEPARTMENTS[manager % len(DEPARTMENTS)],
+                f"M{boss}",
+                department=DEPARTMENTS[boss % len(DEPARTMENTS)],
             )
             opened = CycleOpened(cycle, invited)
             appends.append(
                 StreamAppend(employee_stream(person), (encode(registered), encode(opened)), 0)
             )
-            events = [CycleStarted(cycle, person, f"M{manager}", Reason.PERIODIC, invited)]
+            events: list[CycleEvent] = [
+                CycleStarted(cycle, person, f"M{boss}", Reason.PERIODIC, invited)
+            ]
             stage = n % 4
             if stage:
                 # office hours over twelve weeks: about a hundred talks share each hour

@@ -13,8 +13,13 @@ from tests.support.served import Client
 
 
 def _events(reply_text: str) -> dict[str, icalendar.Event]:
+    """The feed's events by UID; `walk` is typed as returning any component, so check each."""
     calendar = icalendar.Calendar.from_ical(reply_text)
-    return {str(event["UID"]): event for event in calendar.walk("VEVENT")}
+    events: dict[str, icalendar.Event] = {}
+    for event in calendar.walk("VEVENT"):
+        assert isinstance(event, icalendar.Event)
+        events[str(event["UID"])] = event
+    return events
 
 
 def test_the_feed_lists_interviews_reviews_and_deadlines_with_stable_uids(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,10 @@ def pop(tmp_path: Path) -> Run:
     return pop_runner(tmp_path / "pop.sqlite3")
 
 
-def _json(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
-    return json.loads(done.stdout)
+def _json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The `--json` reply of a command: parsed JSON, so its values are untyped."""
+    reply: dict[str, Any] = json.loads(done.stdout)
+    return reply
 
 
 GOALS = {
@@ -176,11 +179,11 @@ def test_a_whole_cycle_from_invitation_to_restart(pop: Run) -> None:
     # And the new cycle carries the unreached goal as a proposal, linked to where it came from
     shown = _json(pop("cycle", "show", str(restarted["cycle_id"])))
     assert shown["previous_cycle_id"] == cycle
-    assert [p["carried_from"] for p in shown["proposals"]] == [f"{cycle}/g1"]  # type: ignore[index,union-attr]
+    assert [p["carried_from"] for p in shown["proposals"]] == [f"{cycle}/g1"]
 
     # And the history lists every step with who acted and for whom
     history = _json(pop("history", cycle, "--json"))["events"]
-    types = [event["type"] for event in history]  # type: ignore[union-attr,index]
+    types = [event["type"] for event in history]
     assert types == [
         "CycleStarted",
         "InterviewScheduled",
@@ -195,7 +198,7 @@ def test_a_whole_cycle_from_invitation_to_restart(pop: Run) -> None:
         "EvaluationRecorded",
         "CycleRestarted",
     ]
-    signed = history[6]  # type: ignore[index]
+    signed = history[6]
     assert signed["actor"] == {"id": "cli", "role": "hr", "on_behalf_of": "e1"}
 
 

@@ -49,6 +49,12 @@ from workflow.phases import Phase
 LATER = at(100)
 
 
+def phase_of(cycle: Cycle) -> Phase:
+    """The cycle's phase as of now; unlike `cycle.phase`, mypy does not narrow it to the phase
+    asserted before the last command."""
+    return cycle.phase
+
+
 # --- refusals by phase: `allowed` lists what can be done instead ----------------------------
 
 
@@ -533,9 +539,9 @@ def test_a_new_manager_replaces_a_pending_manager_signature() -> None:
     assert cycle.now.manager_id == "m2"
     assert cycle.now.signatures == frozenset()
     cycle.run(SignPlan(Side.EMPLOYEE), at(SIGN_DAY))
-    assert cycle.phase is Phase.AGREEMENT
+    assert phase_of(cycle) is Phase.AGREEMENT
     cycle.run(SignPlan(Side.MANAGER), at(SIGN_DAY))
-    assert cycle.phase is Phase.PROGRESS_REVIEW
+    assert phase_of(cycle) is Phase.PROGRESS_REVIEW
 
 
 def test_a_new_manager_keeps_a_plan_in_force() -> None:
