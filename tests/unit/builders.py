@@ -210,3 +210,9 @@ def one_of_each_command(new_cycle_id: str = "c2") -> list[CycleCommand]:
         RecordFollowUp("c1/reminder/1", "reminder", at(20), ("e1",)),
         ChangeCycleManager("m2"),
     ]
+
+
+def phase_of(cycle: Cycle) -> Phase:
+    """The cycle's phase as of now; unlike `cycle.phase`, mypy does not narrow it to the phase
+    asserted before the last command."""
+    return cycle.phase

@@ -25,11 +25,11 @@ from tests.unit.builders import (
     MANAGER_ID,
     OPEN_PHASES,
     T0,
-    Cycle,
     at,
     at_phase,
     drive,
     one_of_each_command,
+    phase_of,
     prepare,
     results,
     start,
@@ -52,12 +52,6 @@ from workflow.phases import Phase
 from workflow.state import replay
 
 EVALUATION_DAY = datetime(2027, 1, 10, tzinfo=UTC)
-
-
-def phase_of(cycle: Cycle) -> Phase:
-    """The cycle's phase as of now; unlike `cycle.phase`, mypy does not narrow it to the phase
-    asserted before the last command."""
-    return cycle.phase
 
 
 def midnight(day: date) -> datetime:

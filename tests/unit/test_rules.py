@@ -21,6 +21,7 @@ from tests.unit.builders import (
     drive,
     goal,
     one_of_each_command,
+    phase_of,
     prepare,
     results,
     start,
@@ -47,12 +48,6 @@ from workflow.errors import DomainError, SmartError
 from workflow.phases import Phase
 
 LATER = at(100)
-
-
-def phase_of(cycle: Cycle) -> Phase:
-    """The cycle's phase as of now; unlike `cycle.phase`, mypy does not narrow it to the phase
-    asserted before the last command."""
-    return cycle.phase
 
 
 # --- refusals by phase: `allowed` lists what can be done instead ----------------------------
