@@ -37,7 +37,20 @@ def content_tail(
     recorded_at: datetime,
 ) -> str:
     """The hashed JSON after the version: `type,schema_version,data,metadata,"recorded_at"]`."""
-    return canonical_json([type, schema_version, data, metadata, recorded_at.isoformat()])[1:]
+    suffix = metadata_suffix(canonical_json(metadata), recorded_at)
+    return encoded_tail(type, schema_version, canonical_json(data), suffix)
+
+
+def metadata_suffix(metadata_json: str, recorded_at: datetime) -> str:
+    """`,metadata,"recorded_at"]`: the end of every tail of one append, encoded once for all."""
+    return f",{metadata_json},{canonical_json(recorded_at.isoformat())}]"
+
+
+def encoded_tail(type: str, schema_version: int, data_json: str, suffix: str) -> str:
+    """`content_tail` from parts already encoded (the data's canonical JSON is also what the
+    store keeps, so the hot path encodes it once). The canonical JSON of a list is its items'
+    canonical JSON joined by commas, which is what makes the pieces add up."""
+    return f"{canonical_json(type)},{schema_version},{data_json}{suffix}"
 
 
 def chain_hash(previous_hash: str, position: int, stream_json: str, version: int, tail: str) -> str:

@@ -78,7 +78,9 @@ from events.hashing import (
     canonical_json,
     chain_hash,
     content_tail,
+    encoded_tail,
     event_hash,
+    metadata_suffix,
 )
 from events.records import AppendRequest, AppendResult, Metadata, StoredEvent, StreamAppend
 from events.schema import (
@@ -240,7 +242,7 @@ class SqlEventStore:
             statement = self._one_statements[shape] = _one_statement_append(*shape)
         now = self._now()
         meta = canonical_json({**request.metadata.to_json(), "idempotency_key": key})
-        after_meta = f",{meta},{canonical_json(now.isoformat())}]"
+        after_meta = metadata_suffix(meta, now)
         params: dict[str, Any] = {"meta": meta, "at": now, "key": key}
         if key is not None:
             params["fingerprint"] = request.request_fingerprint
@@ -255,9 +257,7 @@ class SqlEventStore:
                 params[f"y{number}"] = new.type
                 params[f"sv{number}"] = new.schema_version
                 params[f"d{number}"] = data
-                params[f"t{number}"] = (
-                    f"{canonical_json(new.type)},{new.schema_version},{data}{after_meta}"
-                )
+                params[f"t{number}"] = encoded_tail(new.type, new.schema_version, data, after_meta)
                 number += 1
         try:
             row = self._run_autocommit(statement, params)
@@ -546,7 +546,7 @@ class SqlEventStore:
         now = self._now()
         at = self._stored_time(now)
         meta = canonical_json({**request.metadata.to_json(), "idempotency_key": key})
-        after_meta = f",{meta},{canonical_json(now.isoformat())}]"
+        after_meta = metadata_suffix(meta, now)
         versions = dict(seen)
         rows: list[tuple[Any, ...]] = []
         for item, data in zip(appends, encoded, strict=True):
@@ -554,7 +554,7 @@ class SqlEventStore:
             for new, data_json in zip(item.events, data, strict=True):
                 position += 1
                 versions[stream] += 1
-                tail = f"{canonical_json(new.type)},{new.schema_version},{data_json}{after_meta}"
+                tail = encoded_tail(new.type, new.schema_version, data_json, after_meta)
                 previous = chain_hash(previous, position, stream_json, versions[stream], tail)
                 rows.append(
                     (
