@@ -51,9 +51,11 @@ def status(context: Context, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(lag.to_json()))
         else:
+            build = lag.building
+            aside = "" if build is None else f"  building aside: {build.applied}/{build.total}"
             click.echo(
                 f"{lag.name:<10} position {lag.position:>9}  "
-                f"behind {lag.events_behind:>7} events  {lag.seconds_behind:>8.1f} s"
+                f"behind {lag.events_behind:>7} events  {lag.seconds_behind:>8.1f} s{aside}"
             )
 
 

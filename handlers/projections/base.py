@@ -19,7 +19,7 @@ from sqlalchemy import Connection, MetaData, Table
 
 from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
-from handlers.projections.schema import read_model_metadata
+from handlers.projections.schema import SHADOW_SUFFIX, read_model_metadata, shadow_metadata
 
 
 class BoundProjection(Protocol):
@@ -93,3 +93,8 @@ class Projection:
     def live(self) -> BoundProjection:
         """The projection on its live tables."""
         return self.bind(read_model_metadata, "")
+
+    @cached_property
+    def shadow(self) -> BoundProjection:
+        """The projection on the shadow tables a build aside fills (`rebuild.py`)."""
+        return self.bind(shadow_metadata(), SHADOW_SUFFIX)

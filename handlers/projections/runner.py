@@ -2,9 +2,7 @@
 
 Each batch is one write transaction that
 
-1. locks the projection's checkpoint row (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the
-   `BEGIN IMMEDIATE` of `write_transaction` already holds the database's write lock —
-   SQLAlchemy would silently drop a FOR UPDATE there anyway),
+1. locks the projection's checkpoint row (`checkpoints.py`),
 2. reads the log head, then the next events after the checkpoint up to that head, on the same
    connection,
 3. applies them to the read-model tables,
@@ -32,17 +30,20 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine
 
-from events.database import write_transaction
+from events.database import read_transaction, write_transaction
 from events.sealing import KeyRing
 from handlers.projections.base import BoundProjection, Projection
-from handlers.projections.cache import DEFAULT_CAPACITY, ProjectionCache, Tag
+from handlers.projections.cache import DEFAULT_CAPACITY, ProjectionCache
 from handlers.projections.changes import HEAD_QUERY, Change, changes_query, read_changes
-from handlers.projections.schema import checkpoints_table
+from handlers.projections.checkpoints import (
+    lock_checkpoint_tag,
+    move_checkpoint,
+    read_checkpoints,
+)
+from handlers.projections.rebuild import build_step, read_build, start_build
 
 #: Events per catch-up transaction: big enough to amortise the commit and the writing of the
 #: rows a batch touches (a cycle whose events span several batches is written once per batch,
@@ -52,7 +53,12 @@ from handlers.projections.schema import checkpoints_table
 #: behind; live nudges carry a few events).
 DEFAULT_BATCH_SIZE = 5000
 
-_checkpoint = checkpoints_table.c
+#: Events behind the head from which a catch-up builds aside (`rebuild.py`) instead of catching
+#: up in place — if that is also at least half the log: the build reads the whole log, but
+#: stream by stream, writing each row once, where catching up in position order rewrites a
+#: cycle's rows in every batch that touches it. At 100k events behind from position 0 the
+#: build is about twice as fast, at 1M about six times (`bench.projections`).
+DEFAULT_ASIDE_AFTER = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,7 @@ class BatchOutcome:
     applied: int  # events applied (of the projection's types)
     position: int  # the checkpoint after the batch
     head: int  # the log head the batch read up to
+    aside: bool = False  # the projection is (to be) built aside: nothing applied in place
 
     @property
     def caught_up(self) -> bool:
@@ -78,54 +85,11 @@ class CatchUpOutcome:
     position: int
     head: int
     seconds: float
+    aside: bool = False  # it stepped a build aside (`applied` went to the shadow tables)
 
     @property
     def caught_up(self) -> bool:
         return self.position >= self.head
-
-
-def ensure_checkpoint(connection: Connection, name: str) -> None:
-    """Create the projection's checkpoint at position 0 if it has none (idempotent)."""
-    values = {"name": name, "position": 0, "updated_at": datetime.now(UTC)}
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            postgresql.insert(checkpoints_table).values(values).on_conflict_do_nothing()
-        )
-    else:
-        connection.execute(sqlite.insert(checkpoints_table).values(values).on_conflict_do_nothing())
-
-
-def lock_checkpoint(connection: Connection, name: str) -> int:
-    """The checkpoint's position, locked until the transaction ends."""
-    return lock_checkpoint_tag(connection, name)[0]
-
-
-def lock_checkpoint_tag(connection: Connection, name: str) -> Tag:
-    """The checkpoint's position and when it was moved, locked until the transaction ends."""
-    query = select(_checkpoint.position, _checkpoint.updated_at).where(_checkpoint.name == name)
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
-    found = connection.execute(query).first()
-    if found is None:
-        ensure_checkpoint(connection, name)
-        found = connection.execute(query).one()
-    return int(found[0]), found[1]
-
-
-def move_checkpoint(connection: Connection, name: str, position: int) -> Tag:
-    """Move the checkpoint; returns its new tag (position, when)."""
-    now = datetime.now(UTC)
-    connection.execute(
-        update(checkpoints_table)
-        .where(_checkpoint.name == name)
-        .values(position=position, updated_at=now)
-    )
-    return position, now
-
-
-def read_checkpoints(connection: Connection) -> dict[str, int]:
-    query = select(_checkpoint.name, _checkpoint.position)
-    return {str(name): int(position) for name, position in connection.execute(query)}
 
 
 class Runner:
@@ -143,13 +107,19 @@ class Runner:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         cache_rows: int = DEFAULT_CAPACITY,
+        aside_after: int | None = DEFAULT_ASIDE_AFTER,
     ) -> None:
+        """`aside_after`: events behind from which a catch-up builds aside (None: never; a
+        build under way is stepped all the same)."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if aside_after is not None and aside_after < 1:
+            raise ValueError("aside_after must be at least 1")
         self.engine = engine
         self.projection = projection
         self.keys = keys
         self.batch_size = batch_size
+        self.aside_after = aside_after
         self._query = changes_query(projection.event_types)
         self._cache = ProjectionCache(cache_rows)
         self._turn = threading.Lock()
@@ -209,6 +179,8 @@ class Runner:
                     cache = self._cache.begin(tag)
                     position = tag[0]
                     head = int(connection.execute(HEAD_QUERY).scalar() or 0)
+                    if self._aside(connection, position, head):
+                        return BatchOutcome(0, position, head, aside=True)
                     if position >= head:
                         return BatchOutcome(0, position, head)
                     live = self.projection.live
@@ -220,12 +192,43 @@ class Runner:
             self._cache.commit(tag)  # only now are the batch's rows the database's
         return BatchOutcome(applied, moved, head)
 
+    def _aside(self, connection: Connection, position: int, head: int) -> bool:
+        """Whether the projection is being built aside, or should be: so far behind that a
+        build is cheaper than catching up in place."""
+        if read_build(connection, self.projection.name) is not None:
+            return True
+        behind = head - position
+        return self.aside_after is not None and behind >= self.aside_after and 2 * behind >= head
+
+    def needs_build(self) -> bool:
+        """`_aside` as of now, without locking anything (for callers choosing a path)."""
+        with read_transaction(self.engine) as connection:
+            position = read_checkpoints(connection).get(self.projection.name, 0)
+            head = int(connection.execute(HEAD_QUERY).scalar() or 0)
+            return self._aside(connection, position, head)
+
+    def build_step(self) -> BatchOutcome | None:
+        """One step of the build aside, started if none is under way (the live checkpoint moves
+        only with the last step, the swap). None: another process swapped it in meanwhile."""
+        step = build_step(self.engine, self.projection, self.keys, batch_size=self.batch_size)
+        if step is None:
+            start_build(self.engine, self.projection, restart=False)
+            step = build_step(self.engine, self.projection, self.keys, batch_size=self.batch_size)
+        if step is None:
+            return None
+        return BatchOutcome(step.applied, step.position, step.head, aside=True)
+
     def catch_up(self, *, budget_seconds: float | None = None) -> CatchUpOutcome:
-        """Run batches until the projection is at the head (or the time budget is spent)."""
+        """Run batches until the projection is at the head (or the time budget is spent);
+        steps of a build aside instead, while one is under way or due (`_aside`)."""
         started = time.monotonic()
         applied = batches = 0
+        building = False
         while True:
-            outcome = self.run_batch()
+            outcome = self.build_step() if building else self.run_batch()
+            if outcome is None or outcome.aside != building:
+                building = outcome is not None  # to build aside, or live again: on in place
+                continue
             batches += 1
             applied += outcome.applied
             spent = time.monotonic() - started
@@ -237,6 +240,7 @@ class Runner:
                     outcome.position,
                     outcome.head,
                     spent,
+                    aside=building,
                 )
 
 

@@ -10,13 +10,18 @@ so they derive from the table name and the copies never clash with the live tabl
 `projection_checkpoints` holds one row per projection: the global position of the last event
 applied. It moves in the same transaction as the read-model rows; that is the whole
 exactly-once argument (see `handlers/projections/runner.py`).
+
+`projection_builds` holds one row per projection being built aside (a rebuild, or a catch-up
+far behind the head): how far the fill of its shadow tables got. The row moves in the same
+transaction as the shadow rows, so a build is exactly-once and resumable by any process, as a
+catch-up is (see `handlers/projections/building.py`).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
 from events.schema import NAMING_CONVENTION, UTCDateTime
 
@@ -36,6 +41,25 @@ checkpoints_table = Table(
     read_model_metadata,
     Column("name", String(PROJECTION_NAME_LENGTH), primary_key=True),
     Column("position", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+builds_table = Table(
+    "projection_builds",
+    read_model_metadata,
+    Column("name", String(PROJECTION_NAME_LENGTH), primary_key=True),
+    #: The log head the fill reads up to (the swap catches up from there).
+    Column("target", BigInteger, nullable=False),
+    #: Which of the projection's rebuild passes is being filled; one past the last: the fill
+    #: is done and the shadow must be finished; two past: finished, ready to swap.
+    Column("pass_index", Integer, nullable=False),
+    #: Where the current pass stands: the last stream filled (a pass by stream) …
+    Column("after_stream", String(ID_LENGTH), nullable=False),
+    #: … or the last position filled (a pass by position).
+    Column("after_position", BigInteger, nullable=False),
+    Column("applied", BigInteger, nullable=False),  # events filled so far (progress)
+    Column("total", BigInteger, nullable=False),  # events to fill up to `target`
+    Column("started_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

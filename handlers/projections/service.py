@@ -20,7 +20,13 @@ from handlers.clock import Clock, system_clock
 from handlers.projections import registry
 from handlers.projections.base import Projection
 from handlers.projections.rebuild import REBUILD_BATCH_SIZE, Progress, RebuildOutcome, rebuild
-from handlers.projections.runner import DEFAULT_BATCH_SIZE, CatchUpOutcome, Runner, RunnerGroup
+from handlers.projections.runner import (
+    DEFAULT_ASIDE_AFTER,
+    DEFAULT_BATCH_SIZE,
+    CatchUpOutcome,
+    Runner,
+    RunnerGroup,
+)
 from handlers.projections.status import Lag, lag
 
 log = structlog.get_logger(__name__)
@@ -34,19 +40,25 @@ class ProjectionSettings:
     """The read side's knobs, from the environment.
 
     POP_SWEEP_SECONDS: seconds between safety sweeps (default 30);
-    POP_PROJECTION_BATCH: events per catch-up transaction (default 5000).
+    POP_PROJECTION_BATCH: events per catch-up transaction (default 5000);
+    POP_PROJECTION_ASIDE: events behind the head from which a catch-up builds aside rather
+    than in place (default 50000; 0: never — `runner.DEFAULT_ASIDE_AFTER` says why).
     """
 
     sweep_seconds: float = DEFAULT_SWEEP_SECONDS
     batch_size: int = DEFAULT_BATCH_SIZE
+    aside_after: int | None = DEFAULT_ASIDE_AFTER
 
     @classmethod
     def from_env(cls) -> ProjectionSettings:
         sweep = _number("POP_SWEEP_SECONDS", DEFAULT_SWEEP_SECONDS)
         batch = int(_number("POP_PROJECTION_BATCH", DEFAULT_BATCH_SIZE))
+        aside = int(_number("POP_PROJECTION_ASIDE", DEFAULT_ASIDE_AFTER))
         if sweep <= 0 or batch < 1:
             raise ValueError("POP_SWEEP_SECONDS and POP_PROJECTION_BATCH must be positive")
-        return cls(sweep, batch)
+        if aside < 0:
+            raise ValueError("POP_PROJECTION_ASIDE must be 0 (never) or positive")
+        return cls(sweep, batch, aside or None)
 
 
 def _number(name: str, default: float) -> float:
@@ -69,6 +81,7 @@ class ProjectionService:
         *,
         projections: Sequence[Projection] = registry.PROJECTIONS,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        aside_after: int | None = DEFAULT_ASIDE_AFTER,
         clock: Clock = system_clock,
     ) -> None:
         self.engine = engine
@@ -76,14 +89,20 @@ class ProjectionService:
         self.projections = tuple(projections)
         self.clock = clock
         self._runners = {
-            p.name: Runner(engine, p, keys, batch_size=batch_size) for p in self.projections
+            p.name: Runner(engine, p, keys, batch_size=batch_size, aside_after=aside_after)
+            for p in self.projections
         }
         self._together = RunnerGroup(list(self._runners.values()))
 
     @classmethod
     def from_app(cls, app: Popcycle, *, batch_size: int | None = None) -> ProjectionService:
-        size = batch_size or ProjectionSettings.from_env().batch_size
-        return cls(app.engine, app.repository.keys, batch_size=size)
+        settings = ProjectionSettings.from_env()
+        return cls(
+            app.engine,
+            app.repository.keys,
+            batch_size=batch_size or settings.batch_size,
+            aside_after=settings.aside_after,
+        )
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -100,7 +119,11 @@ class ProjectionService:
         return outcome
 
     def catch_up_all(self) -> list[CatchUpOutcome]:
-        """Bring every projection to the log head, reading the log once for all of them."""
+        """Bring every projection to the log head, reading the log once for all of them; those
+        being built aside, or far enough behind to be, each build on its own first."""
+        for name, runner in self._runners.items():
+            if runner.needs_build():
+                self.catch_up(name)
         outcomes = {o.name: o for o in self._together.catch_up()}
         for outcome in outcomes.values():
             _log_outcome(outcome)
@@ -153,4 +176,5 @@ def _log_outcome(outcome: CatchUpOutcome) -> None:
             head=outcome.head,
             events_behind=max(0, outcome.head - outcome.position),
             seconds=round(outcome.seconds, 3),
+            aside=outcome.aside,
         )

@@ -2,7 +2,8 @@
 
 `events_behind` is the log head minus the checkpoint (positions are gapless). `seconds_behind`
 is how long the oldest event not yet applied has been waiting: the time of asking minus its
-`recorded_at` (0 when caught up). Both come from one read transaction, so they agree.
+`recorded_at` (0 when caught up). Both come from one read transaction, so they agree. A
+projection being built aside (`rebuild.py`) also says how far the build got.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from events.database import read_transaction
 from events.schema import events_table
 from handlers.projections.base import Projection
 from handlers.projections.changes import HEAD_QUERY
-from handlers.projections.runner import read_checkpoints
+from handlers.projections.checkpoints import read_checkpoints
+from handlers.projections.rebuild import Build, read_build
 
 _events = events_table.c
 
@@ -30,6 +32,7 @@ class Lag:
     position: int
     head: int
     seconds_behind: float
+    building: Build | None = None  # a build aside under way
 
     @property
     def events_behind(self) -> int:
@@ -46,6 +49,7 @@ class Lag:
             "head": self.head,
             "events_behind": self.events_behind,
             "seconds_behind": round(self.seconds_behind, 3),
+            "building": None if self.building is None else self.building.progress(),
         }
 
 
@@ -67,5 +71,6 @@ def lag(engine: Engine, projections: Sequence[Projection], now: datetime) -> lis
                 ).scalar()
                 if oldest is not None:
                     seconds = max(0.0, (now - oldest).total_seconds())
-            found.append(Lag(projection.name, position, head, seconds))
+            building = read_build(connection, projection.name)
+            found.append(Lag(projection.name, position, head, seconds, building))
     return found

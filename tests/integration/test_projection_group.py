@@ -14,8 +14,9 @@ from events.database import read_transaction
 from events.domain import Reason
 from events.schema import events_table
 from handlers.bootstrap import Popcycle
+from handlers.projections.checkpoints import read_checkpoints
 from handlers.projections.registry import PROJECTIONS
-from handlers.projections.runner import Runner, RunnerGroup, read_checkpoints
+from handlers.projections.runner import Runner, RunnerGroup
 from handlers.projections.service import ProjectionService
 from handlers.projections.snapshot import snapshot
 from tests.integration.test_projection_models import HR, app, register  # noqa: F401 - fixture

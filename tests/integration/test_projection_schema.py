@@ -18,11 +18,13 @@ from events.schema import UTCDateTime
 from handlers.bootstrap import Popcycle
 from handlers.projections.registry import PROJECTIONS
 from handlers.projections.rows import sqlite_text_to_time, sqlite_time_to_text
-from handlers.projections.schema import checkpoints_table, read_model_metadata
+from handlers.projections.schema import builds_table, checkpoints_table, read_model_metadata
 from handlers.projections.service import ProjectionService
 from tests.integration.test_projection_models import app  # noqa: F401 - fixture
 
-OURS = {checkpoints_table.name} | {t.name for p in PROJECTIONS for t in p.live.tables}
+OURS = {checkpoints_table.name, builds_table.name} | {
+    t.name for p in PROJECTIONS for t in p.live.tables
+}
 
 
 def _differences(engine: Any) -> list[Any]:

@@ -31,9 +31,10 @@ from events.migrate import upgrade
 from events.schema import events_table
 from handlers.bootstrap import Popcycle, bootstrap
 from handlers.commands import CommandHandler
+from handlers.projections.checkpoints import read_checkpoints
 from handlers.projections.nudge import RedisGate
+from handlers.projections.rebuild import Build, read_build
 from handlers.projections.registry import PROJECTIONS
-from handlers.projections.runner import read_checkpoints
 from handlers.projections.service import ProjectionService
 from handlers.projections.snapshot import snapshot
 from handlers.settings import Settings
@@ -120,6 +121,59 @@ def test_a_worker_killed_mid_catch_up_loses_nothing(
         # Then a new worker finishes the job (its sweep, not Redis' redelivery, starts it)
         processes.start(POP_WORKER, {**env, "POP_PROJECTION_BATCH": "500"})
         wait_until(lambda: caught_up(app), 60, "caught up after the restart")
+        assert_equals_a_rebuild(app)
+    finally:
+        app.close()
+
+
+def build_of(app: Popcycle, name: str) -> Build | None:
+    with app.engine.connect() as connection:
+        return read_build(connection, name)
+
+
+def filled_share(app: Popcycle, name: str) -> float:
+    build = build_of(app, name)
+    return 0.0 if build is None else build.applied / max(build.total, 1)
+
+
+def settled_build(app: Popcycle, name: str) -> Build | None:
+    """The build row once a killed worker's last COMMIT has landed or not (as above)."""
+    seen = build_of(app, name)
+    for _ in range(20):
+        time.sleep(0.2)
+        now = build_of(app, name)
+        if now == seen:
+            return now
+        seen = now
+    raise AssertionError(f"build still moving after the kill: {seen}")
+
+
+@pytest.mark.parametrize("database", KINDS, indirect=True)
+def test_a_worker_killed_mid_build_aside_resumes_it_and_loses_nothing(
+    database: str, flushed_redis: str, processes: Processes
+) -> None:
+    app = wire(database, None)
+    try:
+        # Given projections far enough behind to be built aside, in small steps
+        synthesize_log(app, 500)
+        env = worker_env(
+            database, flushed_redis, POP_PROJECTION_BATCH="20", POP_PROJECTION_ASIDE="1"
+        )
+        first = processes.start(POP_WORKER, env)
+        # When the worker is killed with SIGKILL half-way through the build of `cycles`
+        wait_until(lambda: 0 < filled_share(app, "cycles") < 0.6, 60, "build under way")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        stopped = settled_build(app, "cycles")
+        assert stopped is not None, "killed too late to prove anything"
+        assert stopped.applied < stopped.total
+        assert positions(app).get("cycles", 0) == 0  # nothing swapped in: live tables untouched
+        # Then a new worker resumes the build where its row says, swaps it in, and is caught up
+        second = processes.start(POP_WORKER, {**env, "POP_PROJECTION_BATCH": "500"})
+        wait_until(lambda: caught_up(app), 60, "caught up after the restart")
+        assert build_of(app, "cycles") is None
+        resumed = applied_per_projection(processes.log_of(second)).get("cycles", 0)
+        assert resumed == stopped.total - stopped.applied  # each event filled once in all
         assert_equals_a_rebuild(app)
     finally:
         app.close()
