@@ -8,7 +8,8 @@ unreadable for ever, and `merge` then puts `ERASED` where the values were.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection, Iterable
+from typing import Any, NamedTuple
 
 ERASED = "[erased]"
 LIST_FIELDS = ("talking_points", "materials")  # erased lists keep their shape: [ERASED]
@@ -42,93 +43,128 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _walk(data: Any, parts: list[str], trail: str) -> list[tuple[str, Any, str]]:
-    """Every (path, container, key) a pattern reaches in `data`."""
-    if not parts or not isinstance(data, dict):
-        return []
-    head, rest = parts[0], parts[1:]
-    if head.endswith("[]"):
-        items = data.get(head[:-2])
-        if not isinstance(items, list):
-            return []
-        found: list[tuple[str, Any, str]] = []
-        for index, item in enumerate(items):
-            found += _walk(item, rest, f"{trail}{head[:-2]}.{index}.")
-        return found
-    if not rest:
-        return [(f"{trail}{head}", data, head)] if head in data else []
-    return _walk(data.get(head), rest, f"{trail}{head}.")
+class _Field(NamedTuple):
+    """One step of a type's personal paths, compiled once (patterns share their prefixes).
 
-
-def _places(type_name: str, data: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    places: list[tuple[str, Any, str]] = []
-    for pattern in PERSONAL_FIELDS.get(type_name, ()):
-        places += _walk(data, pattern.split("."), "")
-    return places
-
-
-def _branches(patterns: tuple[str, ...]) -> frozenset[str]:
-    """The top-level keys under which `patterns` reach into nested objects or lists."""
-    tops = set()
-    for pattern in patterns:
-        head, nested, _ = pattern.partition(".")
-        if nested or head.endswith("[]"):
-            tops.add(head.removesuffix("[]"))
-    return frozenset(tops)
-
-
-_BRANCHES = {name: _branches(patterns) for name, patterns in PERSONAL_FIELDS.items()}
-
-
-def _detached(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `data` that the personal paths can be written into without touching `data`.
-
-    Only the branches those paths go through are copied (the top-level dict and, for nested
-    paths such as `goals[].title`, that one list): a full deep copy of every event would cost
-    more than the rest of unsealing.
+    `fields` empty: a leaf, the personal value itself (`listed`: erased as `[ERASED]`; `order`:
+    its pattern's place in `PERSONAL_FIELDS`). Otherwise the steps below `name`: in the object
+    there, or in every item of the list there (`many`, "a[]").
     """
-    detached = dict(data)
-    for top in _BRANCHES.get(type_name, ()):
-        if top in detached:
-            detached[top] = _json_copy(detached[top])
-    return detached
+
+    name: str
+    many: bool
+    fields: tuple[_Field, ...]
+    listed: bool = False
+    order: int = 0
 
 
-def _json_copy(value: Any) -> Any:
-    """Deep copy of JSON-shaped data (dicts, lists, immutable scalars), several times faster
-    than `copy.deepcopy`, which has to handle any object graph."""
-    if isinstance(value, dict):
-        return {key: _json_copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_copy(item) for item in value]
-    return value
+def _compile(patterns: Iterable[tuple[int, str]]) -> tuple[_Field, ...]:
+    """The (order, pattern) pairs as a tree of steps, so that one walk reaches all of them.
+
+    Refuses patterns the walk could not serve the same way in any order: one ending in "[]"
+    (it would name no value) and one that is a prefix of another (the inner write would land in
+    a value the outer one takes out or puts back).
+    """
+    leaves: dict[str, int] = {}
+    nested: dict[tuple[str, bool], list[tuple[int, str]]] = {}
+    for order, pattern in patterns:
+        head, _, rest = pattern.partition(".")
+        name, many = head.removesuffix("[]"), head.endswith("[]")
+        if not rest and many:
+            raise ValueError(f"personal path {pattern!r} must end in a field name")
+        if rest:
+            nested.setdefault((name, many), []).append((order, rest))
+        else:
+            leaves[name] = order
+    overlap = leaves.keys() & {name for name, _ in nested}
+    if overlap:
+        raise ValueError(f"personal paths overlap at {sorted(overlap)}")
+    return (
+        *(_Field(name, False, (), name.endswith(LIST_FIELDS), at) for name, at in leaves.items()),
+        *(_Field(name, many, _compile(rests)) for (name, many), rests in nested.items()),
+    )
+
+
+_PLANS = {name: _compile(enumerate(patterns)) for name, patterns in PERSONAL_FIELDS.items()}
+
+#: (path, the object holding the value, the leaf step): where a pattern reaches in an event.
+_Place = tuple[str, dict[str, Any], _Field]
+
+
+def _reach(
+    data: dict[str, Any], fields: tuple[_Field, ...], trail: str, detach: bool, out: list[_Place]
+) -> None:
+    """Collect into `out` every place `fields` reach in `data` (path "goals.0.title").
+
+    With `detach`, every list and object on the way is replaced by a shallow copy first (`data`
+    itself must already be one), so that writing at the places leaves the caller's data alone:
+    only what the paths go through is copied, not whole branches.
+    """
+    for field in fields:
+        name = field.name
+        if not field.fields:
+            if name in data:
+                out.append((trail + name, data, field))
+            continue
+        inner = data.get(name)
+        if field.many:
+            if not isinstance(inner, list):
+                continue
+            if detach:
+                inner = data[name] = list(inner)
+            for index, item in enumerate(inner):
+                if isinstance(item, dict):
+                    target = inner[index] = dict(item) if detach else item
+                    _reach(target, field.fields, f"{trail}{name}.{index}.", detach, out)
+        elif isinstance(inner, dict):
+            if detach:
+                inner = data[name] = dict(inner)
+            _reach(inner, field.fields, f"{trail}{name}.", detach, out)
+
+
+def _places(type_name: str, data: dict[str, Any], *, detach: bool) -> list[_Place]:
+    places: list[_Place] = []
+    plan = _PLANS.get(type_name)
+    if plan:
+        _reach(data, plan, "", detach, places)
+    return places
 
 
 def split(type_name: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data with personal values set to None, the personal values by path)."""
-    public = _detached(type_name, data)
+    public = dict(data)
     personal: dict[str, Any] = {}
-    for path, container, key in _places(type_name, public):
-        if container[key] is not None:
-            personal[path] = container[key]
-            container[key] = None
+    places = _places(type_name, public, detach=True)
+    places.sort(key=lambda place: place[2].order)  # by pattern, as `PERSONAL_FIELDS` lists them
+    for path, container, field in places:
+        value = container[field.name]
+        if value is not None:
+            personal[path] = value
+            container[field.name] = None
     return public, personal
 
 
 def merge(
-    type_name: str, public: dict[str, Any], personal: dict[str, Any] | None, paths: list[str]
+    type_name: str,
+    public: dict[str, Any],
+    personal: dict[str, Any] | None,
+    paths: Collection[str],
+    *,
+    owned: bool = False,
 ) -> dict[str, Any]:
     """Put the sealed values back at `paths`; with `personal=None` (key destroyed) mark them.
 
     An erased list keeps its shape (`[ERASED]`) so that the event still loads as its type.
+    `owned`: `public` is the caller's to give away (freshly parsed, say), so it is filled in
+    place instead of copied along the paths.
     """
-    data = _detached(type_name, public)
-    wanted = set(paths)
-    for path, container, key in _places(type_name, data):
+    data = public if owned else dict(public)
+    wanted = paths if isinstance(paths, (set, frozenset)) else set(paths)
+    for path, container, field in _places(type_name, data, detach=not owned):
         if path not in wanted:
             continue
         if personal is not None and path in personal:
-            container[key] = personal[path]
+            container[field.name] = personal[path]
         else:
-            container[key] = [ERASED] if path.endswith(LIST_FIELDS) else ERASED
+            container[field.name] = [ERASED] if field.listed else ERASED
     return data

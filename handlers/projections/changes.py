@@ -137,13 +137,17 @@ def decode_rows(rows: Sequence[Any], *, personal: Collection[str], keys: KeyRing
 
 
 def _open(changes: list[Change], indexes: list[int], rows: Sequence[Any], keys: KeyRing) -> None:
-    """Unseal the personal fields of `changes[i]` for each i, one key-ring lookup for all."""
+    """Unseal the personal fields of `changes[i]` for each i, one key-ring lookup for all.
+
+    Data parsed here from the row's text is nobody else's, so it is opened in place; data a
+    driver handed over already parsed is copied as `Repository.unsealed` would.
+    """
     subjects = {sealed_subject(changes[i].data) or "" for i in indexes}
     found: dict[str, bytes] = {}
     for chunk in fixed_chunks(subjects):  # one statement shape, however many subjects
         found.update(keys.keys_for(set(chunk)))
     for i in indexes:
-        change = changes[i]
+        change, row = changes[i], rows[i]
         key = found.get(sealed_subject(change.data) or "")
-        data = unseal(change.type, change.data, key)
-        changes[i] = change._replace(data=upcast(change.type, rows[i][4], data))
+        data = unseal(change.type, change.data, key, owned=not isinstance(row[5], dict))
+        changes[i] = change._replace(data=upcast(change.type, row[4], data))
