@@ -170,7 +170,14 @@ def test_parse_reads_what_seal_writes_as_json_loads_does(value: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "plain", [b'{"a": 18446744073709551616}', b"[NaN, -Infinity]", b'"\\ud800"', b"-1e400"]
+    "plain",
+    [
+        b'{"a": 18446744073709551616}',
+        b'{"a": -9223372036854775809, "b": "9223372036854775808"}',
+        b"[NaN, -Infinity]",
+        b'"\\ud800"',
+        b"-1e400",
+    ],
 )
 def test_parse_leaves_what_orjson_reads_otherwise_to_json(plain: bytes) -> None:
     assert same(_parse(plain), json.loads(plain))
