@@ -29,9 +29,16 @@ UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 POP_BINARY = "/opt/popcycle/.venv/bin/pop"
 PRODUCT = ("events", "handlers", "scheduler", "web", "workflow")
 
-#: Tables a restore does not load but makes again: read models (`pop projections rebuild`),
-#: the scheduler's follow-ups (synced from the log), and the migrations' own bookkeeping.
-REBUILT = {"projection_checkpoints", "followups", "scheduler_checkpoints", "alembic_version"}
+#: Tables a restore does not load but makes again: read models (`pop projections rebuild`) and
+#: their builds under way, the scheduler's follow-ups (synced from the log), and the
+#: migrations' own bookkeeping.
+REBUILT = {
+    "projection_checkpoints",
+    "projection_builds",
+    "followups",
+    "scheduler_checkpoints",
+    "alembic_version",
+}
 #: Not kept: mail still waiting at backup time (deploy/README.md says how to keep it).
 NOT_KEPT = {"outbox"}
 
