@@ -36,7 +36,7 @@ from handlers.projections.cycle_projection import CYCLES
 from handlers.projections.cycles import overdue
 from handlers.projections.people_projection import PEOPLE
 from handlers.projections.registry import PROJECTIONS
-from handlers.projections.schema import checkpoints_table
+from handlers.projections.schema import builds_table, checkpoints_table
 from handlers.projections.service import ProjectionService
 from handlers.projections.snapshot import snapshot
 from handlers.settings import Settings
@@ -69,10 +69,12 @@ READ_TABLES = [table for projection in PROJECTIONS for table in projection.live.
 
 
 def wipe(engine: Engine) -> None:
-    """An empty log, no keys, empty read models at position 0 (cheaper than a new database)."""
+    """An empty log, no keys, empty read models at position 0 and no build under way (cheaper
+    than a new database)."""
     with write_transaction(engine) as connection:
         for table in (
             *READ_TABLES,
+            builds_table,
             events_table,
             streams_table,
             idempotency_keys_table,
