@@ -84,18 +84,27 @@ class TableCodec:
 
     def select_in(self, column: str) -> str:
         """Rows whose `column` is in a list given as one parameter."""
+        return f"{self.select_prefix}{self._in(column)}"
+
+    def update_in(self, columns: tuple[str, ...], column: str) -> str:
+        """Set `columns` (one parameter each, then the list) on the rows whose `column` is in a
+        list given as one parameter."""
+        return f"UPDATE {self.name} SET {self._sets(columns)} WHERE {self._in(column)}"  # noqa: S608
+
+    def _in(self, column: str) -> str:
         # Only quoted names of our own tables go into the text; every value is a parameter.
         if self.postgres:
-            return f"{self.select_prefix}{self._quoted[column]} = ANY(%s)"
-        listed = "IN (SELECT value FROM json_each(?))"
-        return f"{self.select_prefix}{self._quoted[column]} {listed}"
+            return f"{self._quoted[column]} = ANY(%s)"
+        return f"{self._quoted[column]} IN (SELECT value FROM json_each(?))"  # noqa: S608
 
     def in_parameter(self, values: Collection[Any]) -> Any:
         return list(values) if self.postgres else json.dumps(list(values))
 
     def update_sql(self, columns: tuple[str, ...]) -> str:
-        sets = ", ".join(f"{self._quoted[name]} = {self.mark}" for name in columns)
-        return f"UPDATE {self.name} SET {sets} WHERE {self.where_key}"  # noqa: S608
+        return f"UPDATE {self.name} SET {self._sets(columns)} WHERE {self.where_key}"  # noqa: S608
+
+    def _sets(self, columns: tuple[str, ...]) -> str:
+        return ", ".join(f"{self._quoted[name]} = {self.mark}" for name in columns)
 
     # -- writing many rows: executemany on SQLite, one statement of arrays on PostgreSQL -------
     #
