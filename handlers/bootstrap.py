@@ -15,6 +15,7 @@ from events.store import EventStore
 from handlers.broker import nudger_for
 from handlers.clock import Clock, FileClock, frozen_clock, system_clock
 from handlers.commands import CommandHandler
+from handlers.gc_tuning import tune_garbage_collector
 from handlers.repository import Repository
 from handlers.settings import Settings
 
@@ -45,6 +46,7 @@ class Popcycle:
 
 def bootstrap(settings: Settings, clock: Clock | None = None) -> Popcycle:
     """Build everything from settings; nothing opens a database before this is called."""
+    tune_garbage_collector()
     if clock is None:
         clock = clock_for(settings)
     engine = make_engine(settings.database_url, pool_size=POOL_SIZE, max_overflow=0)
