@@ -167,8 +167,7 @@ def build_step(
         applied = 0
         if build.pass_index < len(passes):
             each = passes[build.pass_index]
-            fill = _fill_streams if each.by_stream else _fill_positions
-            applied, build = fill(connection, projection, keys, build, each=each, limit=batch_size)
+            applied, build = _fill(connection, projection, keys, build, each=each, limit=batch_size)
         elif build.pass_index == len(passes):
             _finish(connection, projection)
             build = replace(build, pass_index=build.pass_index + 1)
@@ -244,7 +243,7 @@ def _apply_positions(
     return len(changes), until if len(changes) < limit else changes[-1].position
 
 
-def _fill_positions(
+def _fill(
     connection: Connection,
     projection: Projection,
     keys: KeyRing,
@@ -253,25 +252,15 @@ def _fill_positions(
     each: RebuildPass,
     limit: int,
 ) -> tuple[int, Build]:
-    """One batch of a pass in position order."""
-    span = (build.after_position, build.target)
-    applied, reached = _apply_positions(
-        connection, projection, keys, types=each.event_types, span=span, limit=limit
-    )
-    build = replace(build, after_position=reached, applied=build.applied + applied)
-    return applied, _next_pass(build) if reached >= build.target else build
-
-
-def _fill_streams(
-    connection: Connection,
-    projection: Projection,
-    keys: KeyRing,
-    build: Build,
-    *,
-    each: RebuildPass,
-    limit: int,
-) -> tuple[int, Build]:
-    """One batch of a pass stream by stream: whole streams, the last one completed."""
+    """One batch of the pass `each`: (events applied, the build moved past them)."""
+    if not each.by_stream:
+        span = (build.after_position, build.target)
+        applied, reached = _apply_positions(
+            connection, projection, keys, types=each.event_types, span=span, limit=limit
+        )
+        build = replace(build, after_position=reached, applied=build.applied + applied)
+        return applied, _next_pass(build) if reached >= build.target else build
+    # Stream by stream: whole streams, the last one read completed.
     first, rest = _stream_queries(each.event_types)
     params = {"after_stream": build.after_stream, "until": build.target, "limit": limit}
     rows = list(connection.execute(first, params).all())

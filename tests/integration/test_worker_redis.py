@@ -18,8 +18,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -42,6 +43,8 @@ from tests.integration.test_projection_models import HR, register, wipe
 from tests.support.clock import FakeClock
 from tests.support.workers import DRAMATIQ, POP_WORKER, ROOT, Processes, wait_until, worker_env
 from workflow.employee import RegisterEmployee
+
+T = TypeVar("T")
 
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -77,20 +80,20 @@ def positions(app: Popcycle) -> dict[str, int]:
         return read_checkpoints(connection)
 
 
-def settled_positions(app: Popcycle) -> dict[str, int]:
-    """The checkpoints once a killed worker's last COMMIT, already sent, has landed or not.
+def settled(read: Callable[[], T]) -> T:
+    """What `read` returns once a killed worker's last COMMIT, already sent, has landed or not.
 
     SIGKILL stops the client, not its PostgreSQL backend: a COMMIT on the wire still commits
     a moment later (the batch is then whole, which is fine). Read until two reads agree.
     """
-    seen = positions(app)
+    seen = read()
     for _ in range(20):
         time.sleep(0.2)
-        now = positions(app)
+        now = read()
         if now == seen:
             return now
         seen = now
-    raise AssertionError(f"checkpoints still moving after the kill: {seen}")
+    raise AssertionError(f"still moving after the kill: {seen}")
 
 
 def assert_equals_a_rebuild(app: Popcycle) -> None:
@@ -114,7 +117,7 @@ def test_a_worker_killed_mid_catch_up_loses_nothing(
         wait_until(lambda: 0 < positions(app)["cycles"] < head * 0.6, 60, "catch-up under way")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
-        stopped_at = settled_positions(app)
+        stopped_at = settled(lambda: positions(app))
         assert stopped_at["cycles"] < head, "killed too late to prove anything"
         time.sleep(0.5)
         assert positions(app) == stopped_at  # nobody else is working
@@ -136,18 +139,6 @@ def filled_share(app: Popcycle, name: str) -> float:
     return 0.0 if build is None else build.applied / max(build.total, 1)
 
 
-def settled_build(app: Popcycle, name: str) -> Build | None:
-    """The build row once a killed worker's last COMMIT has landed or not (as above)."""
-    seen = build_of(app, name)
-    for _ in range(20):
-        time.sleep(0.2)
-        now = build_of(app, name)
-        if now == seen:
-            return now
-        seen = now
-    raise AssertionError(f"build still moving after the kill: {seen}")
-
-
 @pytest.mark.parametrize("database", KINDS, indirect=True)
 def test_a_worker_killed_mid_build_aside_resumes_it_and_loses_nothing(
     database: str, flushed_redis: str, processes: Processes
@@ -164,7 +155,7 @@ def test_a_worker_killed_mid_build_aside_resumes_it_and_loses_nothing(
         wait_until(lambda: 0 < filled_share(app, "cycles") < 0.6, 60, "build under way")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
-        stopped = settled_build(app, "cycles")
+        stopped = settled(lambda: build_of(app, "cycles"))
         assert stopped is not None, "killed too late to prove anything"
         assert stopped.applied < stopped.total
         assert positions(app).get("cycles", 0) == 0  # nothing swapped in: live tables untouched
