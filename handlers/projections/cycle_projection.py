@@ -67,6 +67,10 @@ _LEVELS = {
 }
 
 
+#: The share and due keys stored for a cycle that has no rows yet.
+_NOTHING_STORED: tuple[pob.Share, frozenset[Key]] = ((None, 0, 0), frozenset())
+
+
 class _Batch:
     """One batch's working set: the rows it touches, folded in memory, then written back.
 
@@ -107,23 +111,26 @@ class _Batch:
             self._load({key: level for key, level in levels.items() if key not in started})
             self.goal_rows.none_stored("cycle_id", started)
         forgotten: set[str] = set()
+        folds = self.folds
+        fold_change, new_cycle = cycles.fold, cycles.new_cycle  # per event: no module lookups
         for change in changes:
-            if change.stream_id.startswith(EMPLOYEE_PREFIX):
-                employee_id = change.stream_id[len(EMPLOYEE_PREFIX) :]
+            stream_id = change.stream_id
+            if stream_id.startswith(EMPLOYEE_PREFIX):
+                employee_id = stream_id[len(EMPLOYEE_PREFIX) :]
                 if change.type == "BudgetAllowanceSet":
                     data = change.data
                     self.ledger.set_allowance(employee_id, data["year"], data["amount_eur"])
                 elif change.type == "EmployeeForgotten":
                     forgotten.add(employee_id)
                 continue
-            cycle_id = change.stream_id[prefix:]
+            cycle_id = stream_id[prefix:]
             if change.type == "CycleStarted":
-                self.folds[cycle_id] = cycles.new_cycle(change)
+                folds[cycle_id] = new_cycle(change)
                 continue
-            fold = self.folds.get(cycle_id)
+            fold = folds.get(cycle_id)
             if fold is None:
                 raise LookupError(f"{change.type} at {change.position} for an unknown cycle")
-            cycles.fold(fold, change)
+            fold_change(fold, change)
         if forgotten:
             self._erase(forgotten)
         for cycle_id, fold in self.folds.items():
@@ -174,16 +181,21 @@ class _Batch:
     def _derive(self, cycle_id: str, fold: cycles.CycleFold) -> None:
         """Write the cycle's goals, due dates, next follow-up and budget share from its state."""
         row = fold.row
-        share_before, due_before = self.before.get(cycle_id, ((None, 0, 0), set()))
-        kept = {(cycle_id, goal_id) for goal_id in fold.goals}
-        for key in self.goal_keys.get(cycle_id, set()) - kept:
-            self.goal_rows.remove(key)
+        # A cycle started in this batch (every one, in a fresh batch) has nothing stored.
+        share_before, due_before = self.before.get(cycle_id, _NOTHING_STORED)
+        goal_rows = self.goal_rows
+        stored_goals = self.goal_keys.get(cycle_id)
+        if stored_goals:
+            kept = {(cycle_id, goal_id) for goal_id in fold.goals}
+            for key in stored_goals - kept:
+                goal_rows.remove(key)
         for goal in fold.goals.values():
-            self.goal_rows.put(goal)
+            goal_rows.put(goal)
         due = due_rows(fold)
-        now_due = {(cycle_id, item["kind"], item["goal_id"]) for item in due}
-        for key in due_before - now_due:
-            self.due_rows.remove(key)
+        if due_before:
+            now_due = {(cycle_id, item["kind"], item["goal_id"]) for item in due}
+            for key in due_before - now_due:
+                self.due_rows.remove(key)
         for item in due:
             self.due_rows.put(item)
         row["next_followup_kind"], row["next_followup_at"] = next_followup(due)

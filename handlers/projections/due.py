@@ -35,7 +35,12 @@ from workflow.privacy import EXCHANGE_BEFORE
 #: Kinds in the order a cycle meets them (breaks ties between equal dates).
 KINDS = ("preparation", "interview", "goal_deadline", "evaluation")
 _ORDER = {kind: index for index, kind in enumerate(KINDS)}
-_BEFORE_INTERVIEW = (Phase.INVITATION, Phase.PREPARATION, Phase.INTERVIEW)
+#: Phases as the rows hold them (plain strings: cheaper to compare than the enum members).
+_BEFORE_INTERVIEW = frozenset(
+    {Phase.INVITATION.value, Phase.PREPARATION.value, Phase.INTERVIEW.value}
+)
+_PROGRESS_REVIEW = Phase.PROGRESS_REVIEW.value
+_EVALUATION = Phase.EVALUATION.value
 
 
 def due_table(metadata: MetaData, suffix: str = "") -> Table:
@@ -78,7 +83,7 @@ def due_rows(cycle: CycleFold) -> list[Row]:
         if row["interviews_held"] == 0 and not both:
             add("preparation", interview_at - EXCHANGE_BEFORE, all_day=False)
         add("interview", interview_at, all_day=False)
-    elif phase == Phase.PROGRESS_REVIEW:
+    elif phase == _PROGRESS_REVIEW:
         for goal in cycle.goals.values():
             if goal["status"] == "open":
                 add(
@@ -89,7 +94,7 @@ def due_rows(cycle: CycleFold) -> list[Row]:
                 )
         if row["last_deadline"] is not None:
             add("evaluation", day_start(row["last_deadline"]), all_day=True)
-    elif phase == Phase.EVALUATION and row["evaluation_due_at"] is not None:
+    elif phase == _EVALUATION and row["evaluation_due_at"] is not None:
         add("evaluation", row["evaluation_due_at"], all_day=False)
     return found
 

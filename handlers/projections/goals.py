@@ -70,12 +70,16 @@ def draft(goals: dict[str, Row], cycle: Row, data: dict[str, Any]) -> None:
             "own_hours": support.get("own_hours"),
             "coach_hours": support.get("coach_hours"),
             "budget_eur": support.get("budget_eur"),
-            "progress": earlier["progress"] if earlier else None,
-            "reviewed_at": earlier["reviewed_at"] if earlier else None,
-            "achieved": earlier["achieved"] if earlier else None,
+            "progress": None,
+            "reviewed_at": None,
+            "achieved": None,
             "status": "open",
         }
-        row["status"] = status(row)
+        if earlier:  # a kept goal keeps its progress (and so its status)
+            row["progress"] = earlier["progress"]
+            row["reviewed_at"] = earlier["reviewed_at"]
+            row["achieved"] = earlier["achieved"]
+            row["status"] = status(row)
         drafted[goal_id] = row
     goals.clear()
     goals.update(drafted)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Dialect, Float, Table
+from sqlalchemy import Boolean, Connection, Date, Dialect, Float, Table
+from sqlalchemy.types import TypeEngine
 
 from events.schema import UTCDateTime
 
@@ -54,17 +55,12 @@ class TableCodec:
             # psycopg hands float8 back as float; SQLAlchemy would want the column's type code.
             native = self.postgres and isinstance(column.type, Float)
             process: Processor = None if native else impl.result_processor(dialect, None)
-            if dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
-                bind, process = sqlite_time_to_text, sqlite_text_to_time
+            if dialect.name == "sqlite":
+                bind, process = _sqlite_codec(column.type, bind, process)
             self.binds[column.name] = bind
             if process is not None:
                 self.results.append((column.name, process))
-        #: (position, processor) of the columns whose stored form differs from the Python value.
-        self._bound_columns = [
-            (index, process)
-            for index, name in enumerate(self.columns)
-            if (process := self.binds[name]) is not None
-        ]
+        self.insert_values: Callable[[Row], tuple[Any, ...]] = _row_reader(self.columns, self.binds)
         #: Whether the key columns are stored as they are (no conversion: strings, integers).
         self.plain_keys = all(self.binds[name] is None for name in self.key_columns)
         column_list = ", ".join(self._quoted[name] for name in self.columns)
@@ -163,15 +159,6 @@ class TableCodec:
         process = self.binds[name]
         return value if process is None or value is None else process(value)
 
-    def insert_values(self, row: Row) -> tuple[Any, ...]:
-        """A whole row's values in column order, in their stored form."""
-        values = [row[name] for name in self.columns]
-        for index, process in self._bound_columns:
-            value = values[index]
-            if value is not None:
-                values[index] = process(value)
-        return tuple(values)
-
     def decode(self, record: Any) -> Row:
         row = dict(zip(self.columns, record, strict=True))
         for name, process in self.results:
@@ -179,6 +166,58 @@ class TableCodec:
             if value is not None:
                 row[name] = process(value)
         return row
+
+
+def _row_reader(
+    columns: tuple[str, ...], binds: dict[str, Processor]
+) -> Callable[[Row], tuple[Any, ...]]:
+    """`insert_values`: a whole row's values in column order, in their stored form.
+
+    Generated as one tuple expression per table (as `collections.namedtuple` generates its
+    methods): a rebuild writes every row through it, and a loop over the columns with a list
+    to fill and copy cost several times as much. Only column names of our own tables (as
+    literals) and the processors (as names) go into the source.
+    """
+    namespace: dict[str, Any] = {}
+    parts = []
+    for index, name in enumerate(columns):
+        process = binds[name]
+        if process is None:
+            parts.append(f"row[{name!r}]")
+        else:
+            namespace[f"p{index}"] = process
+            parts.append(f"(None if (v := row[{name!r}]) is None else p{index}(v))")
+    source = f"def insert_values(row):\n    return ({', '.join(parts)},)\n"
+    exec(source, namespace)  # noqa: S102
+    reader: Callable[[Row], tuple[Any, ...]] = namespace["insert_values"]
+    return reader
+
+
+def _sqlite_codec(
+    kind: TypeEngine[Any], bind: Processor, result: Processor
+) -> tuple[Processor, Processor]:
+    """Cheaper processors for the SQLite types a rebuild binds most, storing the same values
+    (`test_rows_codec.py` checks them against SQLAlchemy's)."""
+    if isinstance(kind, UTCDateTime):
+        return sqlite_time_to_text, sqlite_text_to_time
+    if type(kind) is Date:  # the dialect's default storage format: ISO 8601, as isoformat
+        return date.isoformat, result
+    if isinstance(kind, Boolean) and bind is not None:
+        return _fast_booleans(bind), result
+    return bind, result
+
+
+def _fast_booleans(strict: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """True and False as SQLite stores them; anything else as SQLAlchemy's `strict` does."""
+
+    def process(value: Any) -> Any:
+        if value is True:
+            return 1
+        if value is False:
+            return 0
+        return strict(value)
+
+    return process
 
 
 def sqlite_time_to_text(value: datetime) -> str:
@@ -308,9 +347,14 @@ class RowSet:
         """Write the differences to the database; returns the number of rows written."""
         codec = self.codec
         bind = codec.bind
-        inserts: list[tuple[Any, ...]] = []
         updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for key, row in self._rows.items():
+        if not self._loaded:  # nothing read (a fresh batch): every row is new, nothing to diff
+            inserts = list(map(codec.insert_values, self._rows.values()))
+            rows: Iterable[tuple[Key, Row]] = ()
+        else:
+            inserts = []
+            rows = self._rows.items()
+        for key, row in rows:
             before = self._loaded.get(key)
             if before is None:
                 inserts.append(codec.insert_values(row))
