@@ -113,8 +113,16 @@ class _Batch:
         forgotten: set[str] = set()
         folds = self.folds
         fold_change, new_cycle = cycles.fold, cycles.new_cycle  # per event: no module lookups
+        # The cycle the previous event was on: a rebuild's batches go stream by stream, so most
+        # events need neither the stream's kind nor a lookup of their fold.
+        stream: str | None = None
+        fold = cycles.CycleFold({})
         for change in changes:
             stream_id = change.stream_id
+            if stream_id == stream and change.type != "CycleStarted":
+                fold_change(fold, change)
+                continue
+            stream = None
             if stream_id.startswith(EMPLOYEE_PREFIX):
                 employee_id = stream_id[len(EMPLOYEE_PREFIX) :]
                 if change.type == "BudgetAllowanceSet":
@@ -125,12 +133,14 @@ class _Batch:
                 continue
             cycle_id = stream_id[prefix:]
             if change.type == "CycleStarted":
-                folds[cycle_id] = new_cycle(change)
-                continue
-            fold = folds.get(cycle_id)
-            if fold is None:
-                raise LookupError(f"{change.type} at {change.position} for an unknown cycle")
-            fold_change(fold, change)
+                fold = folds[cycle_id] = new_cycle(change)
+            else:
+                found = folds.get(cycle_id)
+                if found is None:
+                    raise LookupError(f"{change.type} at {change.position} for an unknown cycle")
+                fold = found
+                fold_change(fold, change)
+            stream = stream_id
         if forgotten:
             self._erase(forgotten)
         for cycle_id, fold in self.folds.items():

@@ -55,6 +55,9 @@ _PROGRESS_REVIEW = Phase.PROGRESS_REVIEW.value
 _EVALUATION = Phase.EVALUATION.value
 _COMPLETED = Phase.COMPLETED.value
 _CANCELLED = Phase.CANCELLED.value
+#: The column a side's talking points or signature sets (no key text to build and hash per event).
+_PREPARED = {"employee": "employee_prepared", "manager": "manager_prepared"}
+_SIGNED = {"employee": "employee_signed", "manager": "manager_signed"}
 
 
 def cycles_table(metadata: MetaData, suffix: str = "") -> Table:
@@ -209,7 +212,7 @@ def _after_preparation(row: Row) -> str:
 
 
 def _prepared(cycle: CycleFold, data: dict[str, Any]) -> None:
-    cycle.row[f"{data['author']}_prepared"] = True
+    cycle.row[_PREPARED[data["author"]]] = True
     cycle.row["phase"] = _after_preparation(cycle.row)
 
 
@@ -242,7 +245,7 @@ def _drafted(cycle: CycleFold, data: dict[str, Any]) -> None:
 
 def _signed(cycle: CycleFold, data: dict[str, Any]) -> None:
     row = cycle.row
-    row[f"{data['signer']}_signed"] = True
+    row[_SIGNED[data["signer"]]] = True
     if cycle.in_force:
         row["signed_at"] = parse_time(data["signed_at"])
         row["phase"] = _PROGRESS_REVIEW

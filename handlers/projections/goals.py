@@ -12,6 +12,7 @@ the employee is forgotten (`EmployeeForgotten` erases it in place; a rebuild fin
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Date, Float, Integer, MetaData, String, Table, Text
@@ -19,7 +20,7 @@ from sqlalchemy import Boolean, Column, Date, Float, Integer, MetaData, String, 
 from events.personal import ERASED
 from events.schema import UTCDateTime
 from handlers.projections.rows import Row
-from handlers.projections.schema import ID_LENGTH, parse_date, parse_time
+from handlers.projections.schema import ID_LENGTH, parse_time
 
 
 def goals_table(metadata: MetaData, suffix: str = "") -> Table:
@@ -65,7 +66,7 @@ def draft(goals: dict[str, Row], cycle: Row, data: dict[str, Any]) -> None:
             "ordinal": ordinal,
             "plan_version": data["plan_version"],
             "title": goal.get("title") or ERASED,
-            "deadline": parse_date(goal["deadline"]),
+            "deadline": date.fromisoformat(goal["deadline"]),  # required: no None to pass on
             "term": goal["term"],
             "own_hours": support.get("own_hours"),
             "coach_hours": support.get("coach_hours"),
