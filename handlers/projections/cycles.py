@@ -119,43 +119,54 @@ class CycleFold:
         return bool(row["plan_version"] > 0 and row["employee_signed"] and row["manager_signed"])
 
 
+#: A started cycle's row before its own values go in (in column order: the rows' key order).
+_STARTED: Row = {
+    "cycle_id": None,
+    "employee_id": None,
+    "manager_id": None,
+    "reason": None,
+    "phase": _INVITATION,
+    "version": None,
+    "previous_cycle_id": None,
+    "next_cycle_id": None,
+    "invited_at": None,
+    "interview_at": None,
+    "interviews_held": 0,
+    "interview_held_at": None,
+    "employee_prepared": False,
+    "manager_prepared": False,
+    "plan_version": 0,
+    "drafted_at": None,
+    "employee_signed": False,
+    "manager_signed": False,
+    "signed_at": None,
+    "reviews": 0,
+    "last_deadline": None,
+    "evaluation_due_at": None,
+    "evaluated_at": None,
+    "closed_at": None,
+    "next_followup_kind": None,
+    "next_followup_at": None,
+    "pob_year": None,
+    "pob_committed_cents": 0,
+    "pob_spent_cents": 0,
+    "last_position": None,
+}
+
+
 def new_cycle(change: Change) -> CycleFold:
-    """The row a `CycleStarted` makes."""
-    data = change.data
-    return CycleFold(
-        {
-            "cycle_id": data["cycle_id"],
-            "employee_id": data["employee_id"],
-            "manager_id": data["manager_id"],
-            "reason": data["reason"],
-            "phase": _INVITATION,
-            "version": change.version,
-            "previous_cycle_id": data.get("previous_cycle_id"),
-            "next_cycle_id": None,
-            "invited_at": parse_time(data["invited_at"]),
-            "interview_at": None,
-            "interviews_held": 0,
-            "interview_held_at": None,
-            "employee_prepared": False,
-            "manager_prepared": False,
-            "plan_version": 0,
-            "drafted_at": None,
-            "employee_signed": False,
-            "manager_signed": False,
-            "signed_at": None,
-            "reviews": 0,
-            "last_deadline": None,
-            "evaluation_due_at": None,
-            "evaluated_at": None,
-            "closed_at": None,
-            "next_followup_kind": None,
-            "next_followup_at": None,
-            "pob_year": None,
-            "pob_committed_cents": 0,
-            "pob_spent_cents": 0,
-            "last_position": change.position,
-        }
-    )
+    """The row a `CycleStarted` makes: a copy of `_STARTED` (cheaper than building every key)."""
+    position, _stream_id, version, _kind, data = change
+    row = _STARTED.copy()
+    row["cycle_id"] = data["cycle_id"]
+    row["employee_id"] = data["employee_id"]
+    row["manager_id"] = data["manager_id"]
+    row["reason"] = data["reason"]
+    row["version"] = version
+    row["previous_cycle_id"] = data.get("previous_cycle_id")
+    row["invited_at"] = parse_time(data["invited_at"])
+    row["last_position"] = position
+    return CycleFold(row)
 
 
 def fold(cycle: CycleFold, change: Change) -> None:
