@@ -6,18 +6,25 @@ stays on record and a forgotten subject never silently gets a fresh key.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
     Engine,
     LargeBinary,
+    Select,
     String,
     Table,
+    any_,
     bindparam,
+    func,
+    literal_column,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from events.database import write_transaction
@@ -34,13 +41,22 @@ subject_keys_table = Table(
 )
 
 
-#: The live keys of some subjects. Built once: an `in_()` over a literal list, built per call,
-#: leaves a reference cycle per call (its bound parameter) for the garbage collector — one per
-#: 64 subjects a projection batch unseals.
-_KEYS_QUERY = select(subject_keys_table.c.subject_id, subject_keys_table.c.key).where(
-    subject_keys_table.c.subject_id.in_(bindparam("subject_ids", expanding=True)),
-    subject_keys_table.c.key.is_not(None),
-)
+def _keys_query(postgres: bool) -> Select[Any]:
+    """The live keys of some subjects, the subjects given as one parameter (an array on
+    PostgreSQL, a JSON list on SQLite): one statement, and one round trip, however many there
+    are — a projection batch asks for hundreds. Built once per dialect: an `in_()` built per
+    call leaves a reference cycle per call (its bound parameter) for the garbage collector."""
+    c = subject_keys_table.c
+    if postgres:
+        wanted = c.subject_id == any_(bindparam("subject_ids", type_=postgresql.ARRAY(String)))
+    else:
+        each = func.json_each(bindparam("subject_ids"))
+        listed: Select[Any] = select(literal_column("value")).select_from(each)
+        wanted = c.subject_id.in_(listed)
+    return select(c.subject_id, c.key).where(wanted, c.key.is_not(None))
+
+
+_KEYS_QUERIES = {True: _keys_query(postgres=True), False: _keys_query(postgres=False)}
 
 
 class SqlKeyRing:
@@ -53,6 +69,8 @@ class SqlKeyRing:
         self._reader = (
             engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
         )
+        self._keys_query = _KEYS_QUERIES[postgres]
+        self._postgres = postgres
 
     def key_for(self, subject_id: str, *, create: bool) -> bytes | None:
         table = subject_keys_table
@@ -76,8 +94,12 @@ class SqlKeyRing:
         return key
 
     def keys_for(self, subject_ids: set[str]) -> dict[str, bytes]:
+        if not subject_ids:
+            return {}
+        wanted = sorted(subject_ids)
+        listed: object = wanted if self._postgres else json.dumps(wanted)
         with self._reader.connect() as connection:
-            rows = connection.execute(_KEYS_QUERY, {"subject_ids": sorted(subject_ids)})
+            rows = connection.execute(self._keys_query, {"subject_ids": listed})
             return {row.subject_id: row.key for row in rows}
 
     def destroy(self, subject_id: str) -> bool:

@@ -9,7 +9,7 @@ the collector still runs (cycles are still freed, just later; what waits meanwhi
 by the threshold).
 
 Measured on the 100k-event bench log, fresh processes alternating with and without it, 3
-rounds: rebuild 1.19x and catch-up from 0 1.22x the events per second, 0.82–0.84 of the CPU,
+rounds: rebuild 1.19x and catch-up from 0 1.22x the events per second, 0.82-0.84 of the CPU,
 peak memory +1 MB (bench/README.md, `bench.projections`).
 """
 

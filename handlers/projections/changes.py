@@ -22,7 +22,6 @@ from sqlalchemy import Connection, Select, Text, bindparam, cast, func, select
 from events.codec import CURRENT_VERSIONS, upcast
 from events.schema import events_table, log_head_table
 from events.sealing import KeyRing, sealed_subject, unseal
-from handlers.projections.rows import fixed_chunks
 
 _events = events_table.c
 
@@ -147,9 +146,7 @@ def _open(changes: list[Change], indexes: list[int], rows: Sequence[Any], keys: 
     driver handed over already parsed is copied as `Repository.unsealed` would.
     """
     subjects = {sealed_subject(changes[i].data) or "" for i in indexes}
-    found: dict[str, bytes] = {}
-    for chunk in fixed_chunks(subjects):  # one statement shape, however many subjects
-        found.update(keys.keys_for(set(chunk)))
+    found = keys.keys_for(subjects)  # one statement, however many subjects
     for i in indexes:
         change, row = changes[i], rows[i]
         key = found.get(sealed_subject(change.data) or "")
