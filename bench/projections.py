@@ -717,7 +717,9 @@ def databases(kind: str, folder: Path) -> Iterator[Callable[[str], tuple[str, di
     progress("starting a throwaway PostgreSQL server…")
     # No autovacuum: it would wake at random during some case and not others (the log's bulk
     # insert, a rebuild's fresh tables, a reset's deletes); `prepare` vacuums once instead.
-    with running_postgres("bench_admin", autovacuum="off") as admin_url:
+    # Shared buffers that hold both stores at 1M events: with the default 128 MB the peer, last
+    # in a round, evicted our log and the next round's first case paid for it.
+    with running_postgres("bench_admin", autovacuum="off", shared_buffers="3GB") as admin_url:
         admin = make_url(admin_url)
 
         def fresh_postgres(name: str) -> tuple[str, dict[str, str]]:
