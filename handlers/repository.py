@@ -36,8 +36,12 @@ def cycle_stream(cycle_id: str) -> str:
     return f"cycle-{cycle_id}"
 
 
+#: What every employee's stream id starts with (and no other stream's).
+EMPLOYEE_STREAMS = "employee-"
+
+
 def employee_stream(employee_id: str) -> str:
-    return f"employee-{employee_id}"
+    return f"{EMPLOYEE_STREAMS}{employee_id}"
 
 
 class Repository:

@@ -65,6 +65,10 @@ class RebuildPass:
 
     event_types: frozenset[str]
     by_stream: bool
+    #: By stream: the start of the stream ids that hold every event of `event_types` (e.g.
+    #: "employee-"); the pass starts reading there instead of walking (and reading the rows of)
+    #: every stream that sorts before. Only a lower bound, so any collation is safe with it.
+    streams: str = ""
 
 
 @dataclass(frozen=True)

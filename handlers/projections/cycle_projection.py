@@ -22,8 +22,9 @@ from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
 from handlers.projections.due import due_rows, due_table, next_followup
 from handlers.projections.rows import Key, RowSet
+from handlers.repository import EMPLOYEE_STREAMS
 
-EMPLOYEE_PREFIX = "employee-"
+EMPLOYEE_PREFIX = EMPLOYEE_STREAMS
 
 
 class CycleTables:

@@ -17,6 +17,7 @@ from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
 from handlers.projections.cycles import CYCLE_PREFIX
 from handlers.projections.rows import Row, RowSet
+from handlers.repository import EMPLOYEE_STREAMS
 
 EMPLOYEE_PREFIX = "employee-"
 
@@ -127,7 +128,7 @@ PEOPLE = Projection(
     # cycles: a person's cycle is open exactly when their latest cycle has not been closed,
     # which the second pass settles, in any order, once every row is complete (`_close`).
     rebuild_passes=(
-        RebuildPass(employees.EMPLOYEE_EVENT_TYPES, by_stream=True),
+        RebuildPass(employees.EMPLOYEE_EVENT_TYPES, by_stream=True, streams=EMPLOYEE_STREAMS),
         RebuildPass(employees.CLOSING_EVENT_TYPES, by_stream=True),
     ),
 )

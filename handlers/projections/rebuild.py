@@ -262,7 +262,8 @@ def _fill(
         return applied, _next_pass(build) if reached >= build.target else build
     # Stream by stream: whole streams, the last one read completed.
     first, rest = _stream_queries(each.event_types)
-    params = {"after_stream": build.after_stream, "until": build.target, "limit": limit}
+    after = build.after_stream or each.streams  # no stream id equals a prefix: none is skipped
+    params = {"after_stream": after, "until": build.target, "limit": limit}
     rows = list(connection.execute(first, params).all())
     if not rows:
         return 0, _next_pass(build)

@@ -53,6 +53,7 @@ from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import Change
 from handlers.projections.rows import Row, RowSet
 from handlers.projections.schema import ID_LENGTH
+from handlers.repository import EMPLOYEE_STREAMS
 
 EMPLOYEE_PREFIX = "employee-"
 
@@ -348,7 +349,7 @@ SUMMARY = Projection(
     # every cycle whole, reading the department it ends with; the counts are sums, counted once
     # at the end (`finish`).
     rebuild_passes=(
-        RebuildPass(DEPARTMENT_EVENT_TYPES, by_stream=True),
+        RebuildPass(DEPARTMENT_EVENT_TYPES, by_stream=True, streams=EMPLOYEE_STREAMS),
         RebuildPass(PHASE_EVENT_TYPES, by_stream=True),
     ),
 )
