@@ -28,6 +28,7 @@ from handlers.projections.runner import (
     RunnerGroup,
 )
 from handlers.projections.status import Lag, lag
+from handlers.settings import SettingsError
 
 log = structlog.get_logger(__name__)
 
@@ -55,9 +56,9 @@ class ProjectionSettings:
         batch = int(_number("POP_PROJECTION_BATCH", DEFAULT_BATCH_SIZE))
         aside = int(_number("POP_PROJECTION_ASIDE", DEFAULT_ASIDE_AFTER))
         if sweep <= 0 or batch < 1:
-            raise ValueError("POP_SWEEP_SECONDS and POP_PROJECTION_BATCH must be positive")
+            raise SettingsError("POP_SWEEP_SECONDS and POP_PROJECTION_BATCH must be positive")
         if aside < 0:
-            raise ValueError("POP_PROJECTION_ASIDE must be 0 (never) or positive")
+            raise SettingsError("POP_PROJECTION_ASIDE must be 0 (never) or positive")
         return cls(sweep, batch, aside or None)
 
 
@@ -68,7 +69,7 @@ def _number(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError as error:
-        raise ValueError(f"{name}: not a number: {raw!r}") from error
+        raise SettingsError(f"{name}: not a number: {raw!r}") from error
 
 
 class ProjectionService:
