@@ -48,6 +48,7 @@ from sqlalchemy.schema import CreateTable
 from events.database import write_transaction
 from events.sealing import KeyRing
 from handlers.projections.base import BoundProjection, Projection, RebuildPass
+from handlers.projections.cache import ProjectionCache
 from handlers.projections.changes import (
     HEAD_QUERY,
     changes_query,
@@ -219,7 +220,7 @@ def _stream_queries(types: frozenset[str]) -> tuple[Select[Any], Select[Any]]:
     return stream_changes_query(types), stream_rest_query(types)
 
 
-def _apply_positions(
+def apply_in_order(
     connection: Connection,
     projection: Projection,
     keys: KeyRing,
@@ -227,9 +228,12 @@ def _apply_positions(
     types: frozenset[str],
     span: tuple[int, int],
     limit: int,
+    bound: BoundProjection | None = None,
+    cache: ProjectionCache | None = None,
 ) -> tuple[int, int]:
-    """Apply to the shadow the next events of `types` in the span (after, until], at most
-    `limit`: (how many, the position reached — `until` once nothing is left)."""
+    """Apply the next events of `types` in the span (after, until], at most `limit`, in
+    position order, to `bound` (default: the shadow tables): (how many, the position reached —
+    `until` once nothing is left). The caller holds the transaction; `cache` as for `apply`."""
     after, until = span
     changes = read_changes(
         connection,
@@ -239,7 +243,7 @@ def _apply_positions(
         keys=keys,
     )
     if changes:
-        projection.shadow.apply(connection, changes)
+        (bound or projection.shadow).apply(connection, changes, cache=cache)
     return len(changes), until if len(changes) < limit else changes[-1].position
 
 
@@ -255,7 +259,7 @@ def _fill(
     """One batch of the pass `each`: (events applied, the build moved past them)."""
     if not each.by_stream:
         span = (build.after_position, build.target)
-        applied, reached = _apply_positions(
+        applied, reached = apply_in_order(
             connection, projection, keys, types=each.event_types, span=span, limit=limit
         )
         build = replace(build, after_position=reached, applied=build.applied + applied)
@@ -306,7 +310,7 @@ def _swap_in(
     the events caught up."""
     position, applied = build.target, 0
     while position < head:
-        count, position = _apply_positions(
+        count, position = apply_in_order(
             connection,
             projection,
             keys,

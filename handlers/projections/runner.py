@@ -43,7 +43,7 @@ from handlers.projections.checkpoints import (
     move_checkpoint,
     read_checkpoints,
 )
-from handlers.projections.rebuild import build_step, read_build, start_build
+from handlers.projections.rebuild import apply_in_order, build_step, read_build, start_build
 
 #: Events per catch-up transaction: big enough to amortise the commit and the writing of the
 #: rows a batch touches (a cycle whose events span several batches is written once per batch,
@@ -120,7 +120,6 @@ class Runner:
         self.keys = keys
         self.batch_size = batch_size
         self.aside_after = aside_after
-        self._query = changes_query(projection.event_types)
         self._cache = ProjectionCache(cache_rows)
         self._turn = threading.Lock()
 
@@ -137,18 +136,16 @@ class Runner:
         The caller holds the transaction; the new position is `until` once nothing is left.
         `cache`: the live tables' row cache, begun at the checkpoint `after`.
         """
-        changes = read_changes(
+        return apply_in_order(
             connection,
-            self._query,
-            {"after": after, "until": until, "limit": self.batch_size},
-            personal=self.projection.personal_types,
-            keys=self.keys,
+            self.projection,
+            self.keys,
+            types=self.projection.event_types,
+            span=(after, until),
+            limit=self.batch_size,
+            bound=bound,
+            cache=cache,
         )
-        if changes:
-            bound.apply(connection, changes, cache=cache)
-        if len(changes) < self.batch_size:
-            return len(changes), until
-        return len(changes), changes[-1].position
 
     def apply_share(
         self,
